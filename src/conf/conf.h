@@ -1,0 +1,113 @@
+/*
+ * conf.h — the runtime configuration: what a site sets (names, addresses,
+ * domains, limits). See ../shared/CONFIG.md and config/example.conf.
+ *
+ * A struct conf is built whole by conf_load() and never changed after;
+ * a reload builds a new one. The parser is pure (text in, struct out);
+ * only conf_load.c touches files.
+ */
+#ifndef TERN_CONF_H
+#define TERN_CONF_H
+
+#include "core/core.h"
+#include "net/net.h"
+
+enum conf_domain_kind { CONF_DOMAIN_LOCAL };
+
+struct conf_alias {
+	char *name;
+	char **targets;		/* local parts of the same domain */
+	uint32_t ntargets;
+};
+
+struct conf_domain {
+	char *name;		/* lowercase */
+	enum conf_domain_kind kind;
+	char **mailboxes;	/* lowercase local parts */
+	uint32_t nmailboxes;
+	struct conf_alias *aliases;
+	uint32_t naliases;
+	int line;
+};
+
+struct conf_listen {
+	struct net_addr addr;
+	int line;
+};
+
+struct conf_server {
+	char *name;
+	char *hostname;		/* greeting, EHLO, Received; NULL: global */
+	struct conf_listen *listens;
+	uint32_t nlistens;
+	uint64_t max_message_size;	/* 0: unlimited */
+	uint64_t max_session_size;	/* 0: unlimited */
+	uint32_t max_messages;		/* per connection, 0: unlimited */
+	uint32_t max_recipients;
+	uint32_t max_connections;
+	uint32_t max_errors;
+	uint32_t max_hops;
+	uint32_t max_line_length;	/* DATA text line with CRLF */
+	uint32_t timeout_command_ms;
+	uint32_t timeout_data_ms;
+	uint32_t greeting_delay_ms;
+	bool vrfy;
+	bool expn;
+	int line;
+};
+
+struct conf {
+	char *source;		/* file name, or "(embedded default)" */
+	char *hostname;
+	char *spool;
+	char *drop;
+	char *badmail;
+	uint32_t max_sessions;	/* 0: the whole pool */
+	enum log_level log_level;
+	struct conf_domain *domains;
+	uint32_t ndomains;
+	struct conf_server *servers;
+	uint32_t nservers;
+};
+
+/* Reports one problem; the loader collects all of them. */
+typedef void (*conf_report_fn)(void *ctx, const char *file, int line,
+    const char *msg);
+
+/* Reads the text of an included file; 0 or a negative errno. */
+typedef int (*conf_read_fn)(void *ctx, const char *path, char **text,
+    size_t *len);
+
+struct conf_io {
+	conf_report_fn report;
+	conf_read_fn read;
+	void *ctx;
+};
+
+/*
+ * Parse a whole configuration from text (pure: includes go through
+ * io->read). Returns the number of errors; *out is set only when there
+ * were none.
+ */
+int conf_parse(const char *name, const char *text, size_t len,
+    const struct conf_io *io, struct conf **out);
+/* Load FILE, or the embedded default when path is NULL; errors to stderr
+ * as "file:line: message". Returns the number of errors. */
+int conf_load(const char *path, struct conf **out);
+void conf_free(struct conf *c);
+
+extern const char conf_default_text[];
+
+/* Lookups used by policy (case-insensitive). */
+const struct conf_domain *conf_domain_find(const struct conf *c,
+    const char *name, size_t len);
+/*
+ * The mailboxes a local part reaches: itself, or an alias's targets (one
+ * level). Returns how many were stored in out[0..max); 0: no such user.
+ */
+uint32_t conf_local_expand(const struct conf_domain *d, const char *local,
+    size_t len, const char **out, uint32_t max);
+const char *conf_server_hostname(const struct conf *c,
+    const struct conf_server *s);
+
+#endif

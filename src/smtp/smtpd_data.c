@@ -1,0 +1,181 @@
+/*
+ * smtpd_data.c — DATA: the 354, the trace headers, the message text
+ * streamed through the scanner into the staged file, and the verdict at
+ * the end of data. Nothing is acknowledged before deliver_commit() has
+ * made the message durable in every mailbox (RFC 5321 4.1.1.4, 6.1).
+ */
+#include <string.h>
+
+#include "smtp/smtpd_int.h"
+
+static const char *
+smtpd_data_protocol(const struct smtpd_session *s)
+{
+	/* RFC 3848 / RFC 6531 4.3 "with" values */
+	if (!s->esmtp) {
+		return "SMTP";
+	}
+	return s->txn->params.smtputf8 ? "UTF8SMTP" : "ESMTP";
+}
+
+/* Return-Path (RFC 5321 4.4) and Received (4.4, RFC 5322 3.6.7) */
+static int
+smtpd_data_trace(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->txn;
+	char hdr[1024], date[64];
+	struct buf b;
+
+	buf_init(&b, hdr, sizeof(hdr));
+	time_rfc5322(date, sizeof(date));
+	if (buf_printf(&b, "Return-Path: <%s>\r\n"
+	    "Received: from %s ([%s])\r\n\tby %s (tern) with %s id %s",
+	    t->from.addr, s->helo, s->peer_ip, smtpd_hostname(s),
+	    smtpd_data_protocol(s), t->id) < 0) {
+		return -ENOSPC;
+	}
+	if (t->nrcpt == 1 && buf_printf(&b, "\r\n\tfor <%s>", t->first_rcpt) < 0) {
+		return -ENOSPC;
+	}
+	if (buf_printf(&b, "; %s\r\n", date) < 0) {
+		return -ENOSPC;
+	}
+	return deliver_write(&t->msg, buf_data(&b), buf_size(&b));
+}
+
+void
+smtpd_data_begin(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->txn;
+	int rc;
+
+	rc = deliver_begin(&t->msg, t->id);
+	if (rc == 0) {
+		rc = smtpd_data_trace(s);
+	}
+	if (rc < 0) {
+		log_err("%s smtp in id=%s stage-error=%s", s->id, t->id,
+		    strerror(-rc));
+		smtpd_txn_end(s);
+		smtpd_set_state(s, SMTPD_S_HELO);
+		smtpd_reply(s, SMTP_R_LOCAL_ERROR);
+		return;
+	}
+	smtp_data_init(&t->data, s->srv->max_line_length);
+	smtpd_set_state(s, SMTPD_S_DATA);
+	ev_timer_start(&s->timer, s->srv->timeout_data_ms, s->timer.fn);
+	smtpd_reply(s, SMTP_R_DATA_GO);
+}
+
+static bool
+smtpd_data_oversize(const struct smtpd_session *s, uint64_t size)
+{
+	const struct conf_server *srv = s->srv;
+
+	return (srv->max_message_size != 0 && size > srv->max_message_size) ||
+	    (srv->max_session_size != 0 &&
+	    s->session_bytes + size > srv->max_session_size);
+}
+
+/* The verdict at the end of data; the reply says it. */
+static enum smtp_r
+smtpd_data_verdict(struct smtpd_session *s)
+{
+	const struct smtp_data *d = &s->txn->data;
+	const struct conf_server *srv = s->srv;
+
+	if (s->txn->failed) {
+		return SMTP_R_LOCAL_ERROR;
+	}
+	if (srv->max_message_size != 0 && d->size > srv->max_message_size) {
+		return SMTP_R_MSG_TOO_BIG;	/* RFC 1870 6.2 */
+	}
+	if (srv->max_session_size != 0 &&
+	    s->session_bytes + d->size > srv->max_session_size) {
+		return SMTP_R_SESSION_SIZE;
+	}
+	if (d->flags & SMTP_DATA_NUL) {
+		return SMTP_R_NUL_IN_DATA;
+	}
+	if (d->flags & SMTP_DATA_LONG_LINE) {
+		return SMTP_R_DATA_LINE_TOO_LONG;
+	}
+	if (srv->max_hops != 0 && d->received > srv->max_hops) {
+		return SMTP_R_HOPS;	/* RFC 5321 6.3 */
+	}
+	return SMTP_R_NONE;
+}
+
+static void
+smtpd_data_end(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->txn;
+	enum smtp_r r = smtpd_data_verdict(s);
+	int rc;
+
+	smtpd_set_state(s, SMTPD_S_HELO);
+	ev_timer_start(&s->timer, s->srv->timeout_command_ms, s->timer.fn);
+	if (r != SMTP_R_NONE) {
+		log_info("%s smtp in id=%s refused size=%llu reply=%u",
+		    s->id, t->id, (unsigned long long)t->data.size,
+		    smtp_reply_get(r)->code);
+		smtpd_reply(s, r, r == SMTP_R_HOPS ? t->data.received :
+		    s->srv->max_line_length);
+		smtpd_txn_end(s);
+		return;
+	}
+	rc = deliver_commit(&t->msg, t->local, t->nlocal);
+	if (rc < 0) {
+		log_err("%s smtp in id=%s deliver-error=%s", s->id, t->id,
+		    strerror(-rc));
+		smtpd_reply(s, SMTP_R_LOCAL_ERROR);
+		smtpd_txn_end(s);
+		return;
+	}
+	s->session_bytes += t->data.size;
+	s->messages++;
+	log_info("%s smtp in id=%s accepted from=<%s> nrcpt=%u size=%llu",
+	    s->id, t->id, t->from.addr, t->nrcpt,
+	    (unsigned long long)t->data.size);
+	smtpd_reply(s, SMTP_R_QUEUED, t->id);
+	smtpd_txn_end(s);
+}
+
+bool
+smtpd_data_feed(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->txn;
+	size_t used, out;
+	char *p;
+	int rc;
+
+	if (buf_size(&s->in) == 0) {
+		return false;
+	}
+	/* in place: the scanner never writes ahead of what it read */
+	p = s->in.mem + s->in.off;
+	used = smtp_data_scan(&t->data, p, buf_size(&s->in), p, &out);
+	if (t->data.flags & SMTP_DATA_BARE_NL) {
+		/* the client and we disagree on where lines end: stop here */
+		log_info("%s smtp in id=%s refused reason=bare-cr-or-lf", s->id,
+		    t->id);
+		smtpd_txn_end(s);
+		smtpd_reply_close(s, SMTP_R_BARE_NEWLINE_DATA);
+		return false;
+	}
+	if (out > 0 && !t->failed && !smtpd_data_oversize(s, t->data.size) &&
+	    !(t->data.flags & (SMTP_DATA_NUL | SMTP_DATA_LONG_LINE))) {
+		rc = deliver_write(&t->msg, p, out);
+		if (rc < 0) {
+			log_err("%s smtp in id=%s write-error=%s", s->id, t->id,
+			    strerror(-rc));
+			deliver_abort(&t->msg);
+			t->failed = true;	/* 451 at the end of data */
+		}
+	}
+	buf_consume(&s->in, used);
+	if (t->data.state == SMTP_DS_DONE) {
+		smtpd_data_end(s);
+	}
+	return true;
+}

@@ -1,0 +1,93 @@
+/*
+ * smtpd_int.h — shared by the smtpd_*.c files only: the session, the
+ * transaction, and the functions the session's pieces call in each other.
+ */
+#ifndef TERN_SMTPD_INT_H
+#define TERN_SMTPD_INT_H
+
+#include "conf/conf.h"
+#include "deliver/deliver.h"
+#include "net/net.h"
+#include "smtp/smtp.h"
+
+#define SMTPD_IN_SIZE 2048	/* > one command line; DATA reads this much */
+#define SMTPD_OUT_SIZE 1024	/* pipelined replies before a flush */
+#define SMTPD_REPLY_MAX 512	/* room kept free for the next reply */
+
+enum smtpd_state {
+	SMTPD_S_GREET_WAIT,	/* greeting delayed; input now is an error */
+	SMTPD_S_CONNECTED,	/* greeted; no HELO/EHLO yet */
+	SMTPD_S_HELO,		/* no transaction */
+	SMTPD_S_MAIL,		/* sender given */
+	SMTPD_S_RCPT,		/* at least one recipient */
+	SMTPD_S_DATA,		/* message text arriving */
+	SMTPD_S_CLOSING,	/* last reply queued; close when flushed */
+	SMTPD_S_COUNT
+};
+
+#define SMTPD_ST(s) (1u << (s))
+
+struct smtpd_txn {
+	char id[11];
+	struct smtp_path from;
+	struct smtp_mail_params params;
+	struct smtp_data data;
+	struct deliver_msg msg;
+	char first_rcpt[SMTP_PATH_MAX];
+	uint32_t nrcpt;		/* accepted RCPT commands */
+	uint32_t nlocal;	/* mailboxes they reach */
+	bool failed;		/* the staged file could not be written */
+	struct deliver_rcpt local[CONFIG_SMTPD_RCPT_MAX];
+};
+
+struct smtpd_session {
+	struct ev_io io;
+	struct ev_timer timer;
+	struct handle h;
+	enum smtpd_state state;
+	const struct conf *conf;
+	const struct conf_server *srv;
+	uint32_t srv_idx;
+	struct smtpd_txn *txn;
+	uint64_t session_bytes;
+	uint32_t errors;
+	uint32_t messages;
+	bool esmtp;
+	bool discard_line;	/* skipping the rest of an over-long line */
+	bool input_eof;
+	bool write_blocked;
+	struct net_addr peer;
+	char peer_ip[46];
+	char id[11];
+	char helo[SMTP_DOMAIN_MAX + 1];
+	struct buf in;
+	struct buf out;
+	char inmem[SMTPD_IN_SIZE];
+	char outmem[SMTPD_OUT_SIZE];
+};
+
+/* smtpd_session.c */
+void smtpd_session_start(struct smtpd_session *s);
+void smtpd_set_state(struct smtpd_session *s, enum smtpd_state to);
+void smtpd_reply(struct smtpd_session *s, enum smtp_r r, ...);
+void smtpd_reply_more(struct smtpd_session *s, enum smtp_r r, ...);
+/* queue a last reply and close once it is written */
+void smtpd_reply_close(struct smtpd_session *s, enum smtp_r r, ...);
+const char *smtpd_hostname(const struct smtpd_session *s);
+void smtpd_session_kick(struct smtpd_session *s);
+void smtpd_txn_end(struct smtpd_session *s);
+
+/* smtpd_cmd.c */
+void smtpd_command(struct smtpd_session *s, const char *line, size_t len);
+
+/* smtpd_data.c */
+void smtpd_data_begin(struct smtpd_session *s);
+/* Consume DATA input; false when it needs more. */
+bool smtpd_data_feed(struct smtpd_session *s);
+
+/* smtpd_listen.c */
+struct smtpd_txn *smtpd_txn_new(void);
+void smtpd_txn_free(struct smtpd_txn *t);
+void smtpd_session_free(struct smtpd_session *s);
+
+#endif

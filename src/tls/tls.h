@@ -1,0 +1,15 @@
+/*
+ * tls.h — the TLS part: the only code that calls mbedtls_* or psa_*.
+ * For now it proves the build pipeline (mbedTLS from Debian's source,
+ * configured from Kconfig, linked statically) and gives mbedTLS its
+ * entropy from getrandom(); STARTTLS arrives with its own issue.
+ */
+#ifndef TERN_TLS_H
+#define TERN_TLS_H
+
+#include "core/core.h"
+
+/* "mbedTLS 3.6.6" */
+const char *tls_library_version(void);
+
+#endif
