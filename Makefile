@@ -27,6 +27,7 @@ ifneq ($(filter all tern,$(MAKECMDGOALS)),)
 need_config := 1
 endif
 
+Q := $(if $(filter 1,$(V)),,@)
 .DEFAULT_GOAL := all
 .PHONY: all help menuconfig olddefconfig savedefconfig clean distclean \
 	test sizes lint unit fuzz-replay FORCE
@@ -97,23 +98,27 @@ all: $(O)/tern
 
 $(O)/obj/%.o: src/%.c $(O)/include/config.h $(TOOLCHAIN_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(MBEDTLS_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(MBEDTLS_CFLAGS) -MMD -MP -c $< -o $@
 
 $(O)/obj/conf/conf_default_text.c: config/default.conf tools/text2c.sh
 	@mkdir -p $(dir $@)
-	sh tools/text2c.sh conf_default_text < $< > $@
+	$(Q)sh tools/text2c.sh conf_default_text < $< > $@
 
-$(O)/obj/conf/conf_default_text.o: $(O)/obj/conf/conf_default_text.c
-	$(CC) $(CFLAGS) -c $< -o $@
+$(O)/obj/conf/conf_default_text.o: $(O)/obj/conf/conf_default_text.c $(TOOLCHAIN_DEPS)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(O)/tern.debug: $(OBJS) $(O)/obj/conf/conf_default_text.o $(MBEDTLS_LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(O)/obj/conf/conf_default_text.o $(MBEDTLS_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(O)/obj/conf/conf_default_text.o $(MBEDTLS_LIBS)
 
 $(O)/tern: $(O)/tern.debug
 ifeq ($(CONFIG_SANITIZE),y)
-	cp $< $@
+	$(Q)cp $< $@
 else
-	$(STRIP) -o $@ $<
+	@echo "  STRIP   $@"
+	$(Q)$(STRIP) -o $@ $<
 endif
 
 -include $(OBJS:.o=.d)
@@ -125,6 +130,9 @@ sizes:
 	@size $(O)/tern.debug
 
 # ---- tests ----------------------------------------------------------------
+
+test:
+	@sh tests/run.sh
 
 -include tests/build.mk
 

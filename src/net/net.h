@@ -42,6 +42,8 @@ ssize_t net_read(int fd, void *buf, size_t n);
 ssize_t net_write(int fd, const void *buf, size_t n);
 /* Is there input waiting already (before the greeting)? */
 bool net_pending(int fd);
+/* No more output from us (the peer reads end of stream). */
+void net_shutdown_write(int fd);
 void net_close(int fd);
 
 #endif

@@ -179,3 +179,9 @@ net_close(int fd)
 		close(fd);
 	}
 }
+
+void
+net_shutdown_write(int fd)
+{
+	shutdown(fd, SHUT_WR);
+}

@@ -30,7 +30,7 @@ smtp_data_line_end(struct smtp_data *d)
 	if (d->in_header) {
 		if (d->line_len == 0) {
 			d->in_header = false;
-		} else if (d->hdr_len == 9 &&
+		} else if (d->hdr_len >= 9 &&
 		    str_ieq(d->hdr, 9, "received:", 9)) {
 			d->received++;
 		}
@@ -69,8 +69,9 @@ smtp_data_scan(struct smtp_data *d, const char *in, size_t inlen,
 		switch (d->state) {
 		case SMTP_DS_BOL:
 			if (c == '.') {
+				/* RFC 5321 4.5.3.1.6: the stuffed dot does not
+				 * count toward the line length */
 				d->state = SMTP_DS_DOT;
-				d->line_len++;	/* counts as sent */
 				break;
 			}
 			/* fall through */

@@ -305,7 +305,13 @@ smtpd_cmd_vrfy(struct smtpd_session *s, const struct smtp_cmd *c)
 {
 	const struct conf_domain *d;
 	const char *at, *mbox[1];
+	struct smtp_cmd a = *c;
 
+	if (a.arg_len >= 2 && a.arg[0] == '<' && a.arg[a.arg_len - 1] == '>') {
+		a.arg++;
+		a.arg_len -= 2;
+	}
+	c = &a;
 	if (c->arg_len == 0) {
 		smtpd_reply(s, SMTP_R_SYNTAX_VRFY);
 		return;
@@ -316,7 +322,7 @@ smtpd_cmd_vrfy(struct smtpd_session *s, const struct smtp_cmd *c)
 	}
 	/* "user@domain" or "<user@domain>": local mailboxes only */
 	at = memchr(c->arg, '@', c->arg_len);
-	if (at == NULL || c->arg[0] == '<') {
+	if (at == NULL) {
 		smtpd_reply(s, SMTP_R_VRFY_CANNOT);
 		return;
 	}

@@ -22,6 +22,7 @@ enum smtpd_state {
 	SMTPD_S_RCPT,		/* at least one recipient */
 	SMTPD_S_DATA,		/* message text arriving */
 	SMTPD_S_CLOSING,	/* last reply queued; close when flushed */
+	SMTPD_S_DRAIN,		/* reply sent, our side shut: discard input */
 	SMTPD_S_COUNT
 };
 

@@ -16,7 +16,10 @@
 
 static const char *const smtpd_state_names[SMTPD_S_COUNT] = {
 	"greet-wait", "connected", "helo", "mail", "rcpt", "data", "closing",
+	"drain",
 };
+
+#define SMTPD_LINGER_MS 2000
 
 static void smtpd_run(struct smtpd_session *s);
 
@@ -103,8 +106,36 @@ smtpd_close(struct smtpd_session *s, const char *reason)
 	smtpd_session_free(s);
 }
 
+static void smtpd_arm_timer(struct smtpd_session *s);
+static void smtpd_on_timer(struct ev_timer *t);
+
+/*
+ * After the last reply: shut our side and read what the client still
+ * sends until it closes (or a short while), so that the reply is not
+ * lost to a reset from closing a socket with unread input.
+ */
 static void
-smtpd_arm_timer(struct smtpd_session *s);
+smtpd_linger(struct smtpd_session *s)
+{
+	net_shutdown_write(s->io.fd);
+	buf_reset(&s->in);
+	smtpd_set_state(s, SMTPD_S_DRAIN);
+	ev_timer_start(&s->timer, SMTPD_LINGER_MS, smtpd_on_timer);
+}
+
+static void
+smtpd_drain(struct smtpd_session *s)
+{
+	char sink[512];
+	ssize_t r;
+
+	do {
+		r = net_read(s->io.fd, sink, sizeof(sink));
+	} while (r > 0);
+	if (r != -EAGAIN) {
+		smtpd_close(s, "closed");
+	}
+}
 
 /* Write what is queued; false when the session was closed. */
 static bool
@@ -130,7 +161,11 @@ smtpd_flush(struct smtpd_session *s, int fd)
 		ev_io_set(&s->io, EPOLLIN);
 	}
 	if (s->state == SMTPD_S_CLOSING) {
-		smtpd_close(s, "closed");
+		if (buf_size(&s->in) == 0 && !net_pending(fd)) {
+			smtpd_close(s, "closed");	/* nothing unread: no reset */
+		} else {
+			smtpd_linger(s);
+		}
 		return false;
 	}
 	return true;
@@ -236,6 +271,10 @@ smtpd_on_io(struct ev_io *io, uint32_t events)
 		smtpd_greet(s);	/* input before the greeting: refused there */
 		return;
 	}
+	if (s->state == SMTPD_S_DRAIN) {
+		smtpd_drain(s);
+		return;
+	}
 	if (events & EPOLLOUT) {
 		if (!smtpd_flush(s, io->fd)) {
 			return;
@@ -254,6 +293,10 @@ smtpd_on_timer(struct ev_timer *t)
 
 	if (s->state == SMTPD_S_GREET_WAIT) {
 		smtpd_greet(s);
+		return;
+	}
+	if (s->state == SMTPD_S_DRAIN) {
+		smtpd_close(s, "closed");
 		return;
 	}
 	log_info("%s smtp in timeout state=%s", s->id,
@@ -300,15 +343,14 @@ smtpd_session_start(struct smtpd_session *s)
 	smtpd_greet(s);
 }
 
-/* Shut-down: tell the client and go. */
+/* Shut-down: tell the client (best effort, no waiting) and go. */
 void
 smtpd_session_kick(struct smtpd_session *s)
 {
-	smtpd_txn_end(s);
-	buf_reset(&s->out);
-	s->write_blocked = false;
-	smtpd_reply_close(s, SMTP_R_SHUTDOWN, smtpd_hostname(s));
-	if (smtpd_flush(s, s->io.fd)) {
-		smtpd_close(s, "shutdown");	/* the client does not read */
+	if (s->state != SMTPD_S_DRAIN && s->state != SMTPD_S_CLOSING) {
+		buf_reset(&s->out);
+		smtpd_reply(s, SMTP_R_SHUTDOWN, smtpd_hostname(s));
+		(void)net_write(s->io.fd, buf_data(&s->out), buf_size(&s->out));
 	}
+	smtpd_close(s, "shutdown");
 }
