@@ -30,7 +30,7 @@ endif
 Q := $(if $(filter 1,$(V)),,@)
 .DEFAULT_GOAL := all
 .PHONY: all help menuconfig olddefconfig savedefconfig clean distclean \
-	test sizes lint unit fuzz-replay FORCE
+	test sizes lint run FORCE
 
 # ---- configuration --------------------------------------------------------
 
@@ -152,7 +152,7 @@ help:
 	@echo "  make clean / distclean  remove output/<board> / output and dl"
 
 run: $(O)/tern
-	$(O)/tern -f
+	$(O)/tern
 
 clean:
 	rm -rf $(O)/obj $(O)/tern $(O)/tern.debug $(O)/tests

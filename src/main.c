@@ -40,7 +40,8 @@ main_usage(void)
 static void
 main_version(void)
 {
-	printf("tern %s (%s)\n", TERN_VERSION, tls_library_version());
+	printf("tern %s (%s, self-test %s)\n", TERN_VERSION,
+	    tls_library_version(), tls_selftest() ? "ok" : "FAILED");
 	printf("pools: sessions=%d transactions=%d recipients=%d\n",
 	    CONFIG_POOL_SESSIONS, CONFIG_POOL_TRANSACTIONS,
 	    CONFIG_SMTPD_RCPT_MAX);

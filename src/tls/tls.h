@@ -11,5 +11,7 @@
 
 /* "mbedTLS 3.6.6" */
 const char *tls_library_version(void);
+/* A known-answer check of the linked library (SHA-256 of "abc"). */
+bool tls_selftest(void);
 
 #endif
