@@ -134,6 +134,10 @@ sizes:
 test:
 	@sh tests/run.sh
 
+lint:
+	@mkdir -p output
+	@sh tools/lint.sh
+
 -include tests/build.mk
 
 # ---- housekeeping ---------------------------------------------------------
@@ -147,7 +151,8 @@ help:
 	@echo "  make                    build output/<board>/tern"
 	@echo "  make run                build and run on the embedded default"
 	@echo "  make sizes              size of the stripped binary"
-	@echo "  make test               all suites (unit, fuzz replay, integration)"
+	@echo "  make test               all suites (lint, unit, fuzz replay, integration)"
+	@echo "  make lint               format, cppcheck, include layering, name prefixes"
 	@echo "  make deps-fetch         fetch and check Debian sources into dl/"
 	@echo "  make clean / distclean  remove output/<board> / output and dl"
 

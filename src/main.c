@@ -45,8 +45,8 @@ main_version(void)
 	printf("pools: sessions=%d transactions=%d recipients=%d\n",
 	    CONFIG_POOL_SESSIONS, CONFIG_POOL_TRANSACTIONS,
 	    CONFIG_SMTPD_RCPT_MAX);
-	printf("features:%s%s%s%s\n",
-	    ENABLE_SMTP_VRFY ? " vrfy" : "", ENABLE_SMTP_HELP ? " help" : "",
+	printf("features:%s%s%s%s\n", ENABLE_SMTP_VRFY ? " vrfy" : "",
+	    ENABLE_SMTP_HELP ? " help" : "",
 	    ENABLE_SMTP_SMTPUTF8 ? " smtputf8" : "",
 	    ENABLE_LOG_SYSLOG ? " syslog" : "");
 }
@@ -69,7 +69,7 @@ main_on_signal(struct ev_io *io, uint32_t events)
 	while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			log_warn("reload requested: not supported yet, "
-			    "restart to apply changes");
+			         "restart to apply changes");
 			continue;
 		}
 		if (!main_stopping) {
@@ -94,7 +94,8 @@ main_signals(void)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0 || ev_io_start(&main_sig_io, fd, EPOLLIN, main_on_signal) < 0) {
+	if (fd < 0 ||
+	    ev_io_start(&main_sig_io, fd, EPOLLIN, main_on_signal) < 0) {
 		fatal("cannot watch signals: %s", strerror(errno));
 	}
 }
@@ -159,8 +160,8 @@ main_tern(int argc, char **argv)
 	log_open(false, LOG_L_INFO);
 	rc = conf_load(path, &conf);
 	if (rc != 0) {
-		fprintf(stderr, "%s: %d error%s\n", path ? path : "(embedded default)",
-		    rc, rc == 1 ? "" : "s");
+		fprintf(stderr, "%s: %d error%s\n",
+		    path ? path : "(embedded default)", rc, rc == 1 ? "" : "s");
 		return 1;
 	}
 	if (check) {
@@ -183,8 +184,8 @@ main_tern(int argc, char **argv)
 	main_signals();
 	smtpd_init(conf);
 	arena_seal();
-	log_info("tern %s started config=%s hostname=%s arena=%zu", TERN_VERSION,
-	    conf->source, conf->hostname, arena_used());
+	log_info("tern %s started config=%s hostname=%s arena=%zu",
+	    TERN_VERSION, conf->source, conf->hostname, arena_used());
 	rc = ev_run();
 	log_info("tern stopped");
 	conf_free(conf);

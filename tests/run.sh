@@ -19,6 +19,15 @@ add() {	# add "<label>: N passed, N failed" counts from a summary line
 	failed=$((failed + ${f:-0}))
 }
 
+echo "== lint (format, cppcheck, layering, prefixes)"
+if sh tools/lint.sh >"$log/lint.log" 2>&1; then
+	passed=$((passed + 1))
+else
+	tail -n 20 "$log/lint.log"
+	failed=$((failed + 1))
+fi
+tail -n 1 "$log/lint.log"
+
 echo "== build: host board (unit tests, sanitizers)"
 if make -s -j"$JOBS" BOARD=host all unit-bins fuzz-replay-bins >"$log/build-host.log" 2>&1; then
 	sh tests/run-unit.sh output/host 2>&1 | tee "$log/unit.log" | tail -n 15

@@ -16,14 +16,14 @@ enum conf_domain_kind { CONF_DOMAIN_LOCAL };
 
 struct conf_alias {
 	char *name;
-	char **targets;		/* local parts of the same domain */
+	char **targets; /* local parts of the same domain */
 	uint32_t ntargets;
 };
 
 struct conf_domain {
-	char *name;		/* lowercase */
+	char *name; /* lowercase */
 	enum conf_domain_kind kind;
-	char **mailboxes;	/* lowercase local parts */
+	char **mailboxes; /* lowercase local parts */
 	uint32_t nmailboxes;
 	struct conf_alias *aliases;
 	uint32_t naliases;
@@ -37,17 +37,17 @@ struct conf_listen {
 
 struct conf_server {
 	char *name;
-	char *hostname;		/* greeting, EHLO, Received; NULL: global */
+	char *hostname; /* greeting, EHLO, Received; NULL: global */
 	struct conf_listen *listens;
 	uint32_t nlistens;
-	uint64_t max_message_size;	/* 0: unlimited */
-	uint64_t max_session_size;	/* 0: unlimited */
-	uint32_t max_messages;		/* per connection, 0: unlimited */
+	uint64_t max_message_size; /* 0: unlimited */
+	uint64_t max_session_size; /* 0: unlimited */
+	uint32_t max_messages; /* per connection, 0: unlimited */
 	uint32_t max_recipients;
 	uint32_t max_connections;
 	uint32_t max_errors;
 	uint32_t max_hops;
-	uint32_t max_line_length;	/* DATA text line with CRLF */
+	uint32_t max_line_length; /* DATA text line with CRLF */
 	uint32_t timeout_command_ms;
 	uint32_t timeout_data_ms;
 	uint32_t greeting_delay_ms;
@@ -57,12 +57,12 @@ struct conf_server {
 };
 
 struct conf {
-	char *source;		/* file name, or "(embedded default)" */
+	char *source; /* file name, or "(embedded default)" */
 	char *hostname;
 	char *spool;
 	char *drop;
 	char *badmail;
-	uint32_t max_sessions;	/* 0: the whole pool */
+	uint32_t max_sessions; /* 0: the whole pool */
 	enum log_level log_level;
 	struct conf_domain *domains;
 	uint32_t ndomains;
@@ -71,12 +71,12 @@ struct conf {
 };
 
 /* Reports one problem; the loader collects all of them. */
-typedef void (*conf_report_fn)(void *ctx, const char *file, int line,
-    const char *msg);
+typedef void (
+    *conf_report_fn)(void *ctx, const char *file, int line, const char *msg);
 
 /* Reads the text of an included file; 0 or a negative errno. */
-typedef int (*conf_read_fn)(void *ctx, const char *path, char **text,
-    size_t *len);
+typedef int (
+    *conf_read_fn)(void *ctx, const char *path, char **text, size_t *len);
 
 struct conf_io {
 	conf_report_fn report;
@@ -99,15 +99,15 @@ void conf_free(struct conf *c);
 extern const char conf_default_text[];
 
 /* Lookups used by policy (case-insensitive). */
-const struct conf_domain *conf_domain_find(const struct conf *c,
-    const char *name, size_t len);
+const struct conf_domain *
+conf_domain_find(const struct conf *c, const char *name, size_t len);
 /*
  * The mailboxes a local part reaches: itself, or an alias's targets (one
  * level). Returns how many were stored in out[0..max); 0: no such user.
  */
 uint32_t conf_local_expand(const struct conf_domain *d, const char *local,
     size_t len, const char **out, uint32_t max);
-const char *conf_server_hostname(const struct conf *c,
-    const struct conf_server *s);
+const char *
+conf_server_hostname(const struct conf *c, const struct conf_server *s);
 
 #endif

@@ -17,12 +17,15 @@ struct conf_setting {
 	enum conf_type type;
 	size_t off;
 	uint64_t max;
-	bool enabled;		/* the build has the feature */
-	const char *option;	/* the Kconfig option that brings it */
+	bool enabled; /* the build has the feature */
+	const char *option; /* the Kconfig option that brings it */
 };
 
 #define S_(name, type, field, max) \
-	{ name, type, offsetof(struct conf_server, field), max, true, NULL }
+	{ \
+		name, type, offsetof(struct conf_server, field), max, true, \
+		    NULL \
+	}
 static const struct conf_setting conf_server_settings[] = {
 	S_("hostname", CONF_STR, hostname, 0),
 	S_("max-message-size", CONF_SIZE, max_message_size, UINT64_MAX),
@@ -41,7 +44,9 @@ static const struct conf_setting conf_server_settings[] = {
 #undef S_
 
 #define G_(name, type, field, max) \
-	{ name, type, offsetof(struct conf, field), max, true, NULL }
+	{ \
+		name, type, offsetof(struct conf, field), max, true, NULL \
+	}
 static const struct conf_setting conf_global_settings[] = {
 	G_("hostname", CONF_STR, hostname, 0),
 	G_("spool", CONF_STR, spool, 0),
@@ -83,13 +88,16 @@ conf_parse_size(const char *s, uint64_t *v)
 	switch (*end) {
 	case '\0':
 		return true;
-	case 'k': case 'K':
+	case 'k':
+	case 'K':
 		mul = 1024;
 		break;
-	case 'm': case 'M':
+	case 'm':
+	case 'M':
 		mul = 1024 * 1024;
 		break;
-	case 'g': case 'G':
+	case 'g':
+	case 'G':
 		mul = 1024 * 1024 * 1024;
 		break;
 	default:
@@ -203,8 +211,9 @@ conf_apply_table(struct conf_ctx *cx, const struct conf_stmt *st,
 			    "%s needs %s, which this build leaves out",
 			    tab[k].name, tab[k].option);
 		} else if (st->nargs != 2 || st->has_block) {
-			conf_error(cx, st->file, st->line, "%s takes one value (%s)",
-			    tab[k].name, conf_type_hint[tab[k].type]);
+			conf_error(cx, st->file, st->line,
+			    "%s takes one value (%s)", tab[k].name,
+			    conf_type_hint[tab[k].type]);
 		} else {
 			conf_set_value(cx, st, &tab[k], obj, st->args[1]);
 		}
@@ -221,9 +230,9 @@ conf_server_defaults(struct conf_server *s)
 	s->max_recipients = 100;
 	s->max_errors = 20;
 	s->max_hops = 30;
-	s->max_line_length = 1000;	/* RFC 5321 4.5.3.1.6 */
-	s->timeout_command_ms = 5 * 60 * 1000;	/* RFC 5321 4.5.3.2.7 */
-	s->timeout_data_ms = 10 * 60 * 1000;	/* 4.5.3.2.5-6 */
+	s->max_line_length = 1000; /* RFC 5321 4.5.3.1.6 */
+	s->timeout_command_ms = 5 * 60 * 1000; /* RFC 5321 4.5.3.2.7 */
+	s->timeout_data_ms = 10 * 60 * 1000; /* 4.5.3.2.5-6 */
 }
 
 static void
@@ -241,14 +250,16 @@ conf_server_listen(struct conf_ctx *cx, const struct conf_stmt *st,
 		struct conf_listen *l;
 
 		if (s->nlistens == 16) {
-			conf_error(cx, st->file, st->line, "too many listen addresses");
+			conf_error(cx, st->file, st->line,
+			    "too many listen addresses");
 			return;
 		}
 		l = &s->listens[s->nlistens];
 		if (net_addr_parse(st->args[k], &l->addr) < 0) {
 			conf_error(cx, st->file, st->line,
 			    "listen: '%s' is not address:port (127.0.0.1:25, "
-			    "[::1]:25, *:25)", st->args[k]);
+			    "[::1]:25, *:25)",
+			    st->args[k]);
 			continue;
 		}
 		l->line = st->line;
@@ -318,7 +329,7 @@ conf_server(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 		} else if (strcmp(in->args[0], "timeout") == 0) {
 			conf_server_timeout(cx, in, s);
 		} else if (!conf_apply_table(cx, in, conf_server_settings,
-		    ARRAY_SIZE(conf_server_settings), s)) {
+		               ARRAY_SIZE(conf_server_settings), s)) {
 			conf_error(cx, in->file, in->line,
 			    "unknown server setting '%s'", in->args[0]);
 		}
@@ -329,7 +340,8 @@ conf_server(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 	}
 	if (s->max_line_length != 0 && s->max_line_length < 80) {
 		conf_error(cx, st->file, st->line,
-		    "server %s: max-line-length below 80 would refuse ordinary mail",
+		    "server %s: max-line-length below 80 would refuse ordinary "
+		    "mail",
 		    s->name);
 	}
 }
@@ -348,12 +360,13 @@ conf_lower(char *s)
 static bool
 conf_mailbox_name_ok(const char *s)
 {
-	if (*s == '\0' || *s == '.' || strlen(s) > 64 /* RFC 5321 4.5.3.1.1 */) {
+	if (*s == '\0' || *s == '.' ||
+	    strlen(s) > 64 /* RFC 5321 4.5.3.1.1 */) {
 		return false;
 	}
 	for (; *s != '\0'; s++) {
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    strchr("-._+", *s) != NULL)) {
+		        strchr("-._+", *s) != NULL)) {
 			return false;
 		}
 	}
@@ -376,8 +389,8 @@ conf_domain_name_ok(const char *s)
 				return false;
 			}
 			label = 0;
-		} else if ((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    (*s == '-' && label > 0)) {
+		} else if ((*s >= 'a' && *s <= 'z') ||
+		    (*s >= '0' && *s <= '9') || (*s == '-' && label > 0)) {
 			if (++label > 63) {
 				return false;
 			}
@@ -413,7 +426,8 @@ conf_domain_mailbox(struct conf_ctx *cx, const struct conf_stmt *st,
 	uint32_t k;
 
 	if (st->nargs < 2) {
-		conf_error(cx, st->file, st->line, "mailbox takes one or more names");
+		conf_error(cx, st->file, st->line,
+		    "mailbox takes one or more names");
 	}
 	for (k = 1; k < st->nargs; k++) {
 		char *name = st->args[k];
@@ -422,10 +436,12 @@ conf_domain_mailbox(struct conf_ctx *cx, const struct conf_stmt *st,
 		if (!conf_mailbox_name_ok(name)) {
 			conf_error(cx, st->file, st->line,
 			    "mailbox '%s': use letters, digits and - . _ + "
-			    "(at most 64)", name);
+			    "(at most 64)",
+			    name);
 		} else if (conf_domain_has(d, name)) {
 			conf_error(cx, st->file, st->line,
-			    "'%s' is already a mailbox or alias of %s", name, d->name);
+			    "'%s' is already a mailbox or alias of %s", name,
+			    d->name);
 		} else if (d->nmailboxes < cap) {
 			d->mailboxes[d->nmailboxes++] = name;
 		}
@@ -486,14 +502,17 @@ conf_domain_check_aliases(struct conf_ctx *cx, const struct conf_stmt *st,
 	for (k = 0; k < d->naliases; k++) {
 		for (t = 0; t < d->aliases[k].ntargets; t++) {
 			for (m = 0; m < d->nmailboxes; m++) {
-				if (strcmp(d->mailboxes[m], d->aliases[k].targets[t]) == 0) {
+				if (strcmp(d->mailboxes[m],
+				        d->aliases[k].targets[t]) == 0) {
 					break;
 				}
 			}
 			if (m == d->nmailboxes) {
 				conf_error(cx, st->file, st->line,
-				    "alias %s@%s: '%s' is not a mailbox of the domain",
-				    d->aliases[k].name, d->name, d->aliases[k].targets[t]);
+				    "alias %s@%s: '%s' is not a mailbox of the "
+				    "domain",
+				    d->aliases[k].name, d->name,
+				    d->aliases[k].targets[t]);
 			}
 		}
 	}
@@ -508,8 +527,10 @@ conf_domain(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 
 	if (st->nargs == 3 && !st->has_block) {
 		conf_error(cx, st->file, st->line,
-		    "domain %s %s: relay and held domains arrive with relaying; "
-		    "this version has local domains only", st->args[1], st->args[2]);
+		    "domain %s %s: relay and held domains arrive with "
+		    "relaying; "
+		    "this version has local domains only",
+		    st->args[1], st->args[2]);
 		return;
 	}
 	if (st->nargs != 2 || !st->has_block) {
@@ -526,8 +547,8 @@ conf_domain(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 	for (k = 0; k < c->ndomains; k++) {
 		if (strcmp(c->domains[k].name, st->args[1]) == 0) {
 			conf_error(cx, st->file, st->line,
-			    "domain %s is already defined at line %d", st->args[1],
-			    c->domains[k].line);
+			    "domain %s is already defined at line %d",
+			    st->args[1], c->domains[k].line);
 			return;
 		}
 	}
@@ -562,16 +583,20 @@ conf_check_listeners(struct conf_ctx *cx, const struct conf *c)
 		for (i = 0; i < c->servers[a].nlistens; i++) {
 			for (b = a; b < c->nservers; b++) {
 				for (j = b == a ? i + 1 : 0;
-				    j < c->servers[b].nlistens; j++) {
+				     j < c->servers[b].nlistens; j++) {
 					const struct conf_listen *x =
 					    &c->servers[a].listens[i];
 					const struct conf_listen *y =
 					    &c->servers[b].listens[j];
 
-					if (net_addr_equal(&x->addr, &y->addr)) {
-						conf_error(cx, c->source, y->line,
-						    "listen address also used at "
-						    "line %d", x->line);
+					if (net_addr_equal(&x->addr,
+					        &y->addr)) {
+						conf_error(cx, c->source,
+						    y->line,
+						    "listen address also used "
+						    "at "
+						    "line %d",
+						    x->line);
 					}
 				}
 			}
@@ -604,10 +629,10 @@ conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 
 	c->source = conf_strdup(cx, name, strlen(name));
 	c->log_level = LOG_L_INFO;
-	c->domains = conf_alloc(cx, sizeof(*c->domains) *
-	    (conf_count(top, "domain", false) + 1));
-	c->servers = conf_alloc(cx, sizeof(*c->servers) *
-	    (conf_count(top, "server", false) + 1));
+	c->domains = conf_alloc(cx,
+	    sizeof(*c->domains) * (conf_count(top, "domain", false) + 1));
+	c->servers = conf_alloc(cx,
+	    sizeof(*c->servers) * (conf_count(top, "server", false) + 1));
 	for (st = top; st != NULL; st = st->next) {
 		if (strcmp(st->args[0], "server") == 0) {
 			conf_server(cx, st, c);
@@ -616,13 +641,14 @@ conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 		} else if (strcmp(st->args[0], "log-level") == 0) {
 			conf_global_log_level(cx, st, c);
 		} else if (!conf_apply_table(cx, st, conf_global_settings,
-		    ARRAY_SIZE(conf_global_settings), c)) {
-			conf_error(cx, st->file, st->line, "unknown setting '%s'",
-			    st->args[0]);
+		               ARRAY_SIZE(conf_global_settings), c)) {
+			conf_error(cx, st->file, st->line,
+			    "unknown setting '%s'", st->args[0]);
 		}
 	}
 	if (c->nservers == 0) {
-		conf_error(cx, name, 0, "no server { } block: nothing would listen");
+		conf_error(cx, name, 0,
+		    "no server { } block: nothing would listen");
 	}
 	conf_check_listeners(cx, c);
 	return c;

@@ -12,9 +12,9 @@
 struct conf_stmt {
 	const char *file;
 	int line;
-	char **args;		/* args[0] is the keyword */
+	char **args; /* args[0] is the keyword */
 	uint32_t nargs;
-	struct conf_stmt *block;	/* first child, when the statement has { } */
+	struct conf_stmt *block; /* first child, when the statement has { } */
 	bool has_block;
 	struct conf_stmt *next;
 };
@@ -25,7 +25,7 @@ struct conf_ctx {
 	const struct conf_io *io;
 	struct conf_mem *mem;
 	int errors;
-	int depth;		/* include nesting */
+	int depth; /* include nesting */
 };
 
 void *conf_alloc(struct conf_ctx *cx, size_t n);
@@ -38,7 +38,7 @@ void conf_error(struct conf_ctx *cx, const char *file, int line,
 struct conf_stmt *conf_stmts_parse(struct conf_ctx *cx, const char *file,
     const char *text, size_t len);
 /* statements -> struct conf (checks meaning; errors through cx) */
-struct conf *conf_build(struct conf_ctx *cx, const char *name,
-    const struct conf_stmt *top);
+struct conf *
+conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top);
 
 #endif

@@ -132,7 +132,8 @@ conf_load(const char *path, struct conf **out)
 	} else {
 		rc = conf_read_file(NULL, path, &text, &len);
 		if (rc < 0) {
-			fprintf(stderr, "%s: cannot read: %s\n", path, strerror(-rc));
+			fprintf(stderr, "%s: cannot read: %s\n", path,
+			    strerror(-rc));
 			return 1;
 		}
 		rc = conf_parse(path, text, len, &io, out);
@@ -164,7 +165,7 @@ conf_domain_find(const struct conf *c, const char *name, size_t len)
 
 	for (k = 0; k < c->ndomains; k++) {
 		if (str_ieq(c->domains[k].name, strlen(c->domains[k].name),
-		    name, len)) {
+		        name, len)) {
 			return &c->domains[k];
 		}
 	}
@@ -178,7 +179,8 @@ conf_local_expand(const struct conf_domain *d, const char *local, size_t len,
 	uint32_t k, t, n = 0;
 
 	for (k = 0; k < d->nmailboxes; k++) {
-		if (str_ieq(d->mailboxes[k], strlen(d->mailboxes[k]), local, len)) {
+		if (str_ieq(d->mailboxes[k], strlen(d->mailboxes[k]), local,
+		        len)) {
 			out[0] = d->mailboxes[k];
 			return max > 0 ? 1 : 0;
 		}

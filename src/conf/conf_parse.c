@@ -13,8 +13,14 @@
 #define CONF_ARGS_MAX 64
 #define CONF_INCLUDE_DEPTH 8
 
-enum conf_tok { CONF_T_EOF, CONF_T_WORD, CONF_T_LBRACE, CONF_T_RBRACE,
-	CONF_T_NL, CONF_T_ERROR };
+enum conf_tok {
+	CONF_T_EOF,
+	CONF_T_WORD,
+	CONF_T_LBRACE,
+	CONF_T_RBRACE,
+	CONF_T_NL,
+	CONF_T_ERROR
+};
 
 struct conf_lex {
 	struct conf_ctx *cx;
@@ -23,7 +29,7 @@ struct conf_lex {
 	size_t len;
 	size_t i;
 	int line;
-	char *word;		/* CONF_T_WORD */
+	char *word; /* CONF_T_WORD */
 };
 
 struct conf_mem {
@@ -78,8 +84,8 @@ conf_mem_free(struct conf_mem *m)
 }
 
 void
-conf_error(struct conf_ctx *cx, const char *file, int line,
-    const char *fmt, ...)
+conf_error(struct conf_ctx *cx, const char *file, int line, const char *fmt,
+    ...)
 {
 	char msg[512];
 	va_list ap;
@@ -111,7 +117,8 @@ conf_lex_quoted(struct conf_lex *lx)
 			c = lx->s[++lx->i];
 		}
 		if (n + 1 >= sizeof(buf)) {
-			conf_error(lx->cx, lx->file, lx->line, "string too long");
+			conf_error(lx->cx, lx->file, lx->line,
+			    "string too long");
 			return CONF_T_ERROR;
 		}
 		buf[n++] = c;
@@ -165,7 +172,8 @@ conf_lex_next(struct conf_lex *lx)
 		return CONF_T_ERROR;
 	}
 	start = lx->i;
-	while (lx->i < lx->len && strchr(" \t\r\n{}#\"", lx->s[lx->i]) == NULL &&
+	while (lx->i < lx->len &&
+	    strchr(" \t\r\n{}#\"", lx->s[lx->i]) == NULL &&
 	    lx->s[lx->i] != '\0') {
 		lx->i++;
 	}
@@ -173,8 +181,8 @@ conf_lex_next(struct conf_lex *lx)
 	return CONF_T_WORD;
 }
 
-static struct conf_stmt *conf_parse_block(struct conf_lex *lx, bool nested,
-    struct conf_stmt ***tail);
+static struct conf_stmt *
+conf_parse_block(struct conf_lex *lx, bool nested, struct conf_stmt ***tail);
 
 /* Relative includes are relative to the including file's directory. */
 static char *
@@ -195,7 +203,8 @@ conf_include_path(struct conf_ctx *cx, const char *from, const char *path)
 }
 
 static void
-conf_include(struct conf_lex *lx, struct conf_stmt *st, struct conf_stmt ***tail)
+conf_include(struct conf_lex *lx, struct conf_stmt *st,
+    struct conf_stmt ***tail)
 {
 	struct conf_lex sub;
 	char *path, *text = NULL;
@@ -203,22 +212,27 @@ conf_include(struct conf_lex *lx, struct conf_stmt *st, struct conf_stmt ***tail
 	int rc;
 
 	if (st->nargs != 2 || st->has_block) {
-		conf_error(lx->cx, st->file, st->line, "include takes one file name");
+		conf_error(lx->cx, st->file, st->line,
+		    "include takes one file name");
 		return;
 	}
 	if (lx->cx->depth >= CONF_INCLUDE_DEPTH) {
-		conf_error(lx->cx, st->file, st->line, "includes nested too deep");
+		conf_error(lx->cx, st->file, st->line,
+		    "includes nested too deep");
 		return;
 	}
 	path = conf_include_path(lx->cx, st->file, st->args[1]);
 	rc = lx->cx->io->read(lx->cx->io->ctx, path, &text, &len);
 	if (rc < 0) {
-		conf_error(lx->cx, st->file, st->line, "cannot read %s: %s", path,
-		    strerror(-rc));
+		conf_error(lx->cx, st->file, st->line, "cannot read %s: %s",
+		    path, strerror(-rc));
 		return;
 	}
-	sub = (struct conf_lex){ .cx = lx->cx, .file = path, .s = text,
-		.len = len, .line = 1 };
+	sub = (struct conf_lex){ .cx = lx->cx,
+		.file = path,
+		.s = text,
+		.len = len,
+		.line = 1 };
 	lx->cx->depth++;
 	conf_parse_block(&sub, false, tail);
 	lx->cx->depth--;
@@ -234,14 +248,17 @@ conf_parse_words(struct conf_lex *lx, struct conf_stmt *st, enum conf_tok t)
 
 	while (t == CONF_T_WORD) {
 		if (n == CONF_ARGS_MAX) {
-			conf_error(lx->cx, lx->file, lx->line, "too many words");
+			conf_error(lx->cx, lx->file, lx->line,
+			    "too many words");
 			return CONF_T_ERROR;
 		}
 		args[n++] = lx->word;
 		t = conf_lex_next(lx);
 	}
 	st->args = conf_alloc(lx->cx, sizeof(char *) * n);
-	memcpy(st->args, args, sizeof(char *) * n);
+	if (n > 0) {
+		memcpy(st->args, args, sizeof(char *) * n);
+	}
 	st->nargs = n;
 	return t;
 }
@@ -276,7 +293,8 @@ conf_parse_block(struct conf_lex *lx, bool nested, struct conf_stmt ***tail)
 		}
 		if (t == CONF_T_RBRACE) {
 			if (!nested) {
-				conf_error(lx->cx, lx->file, lx->line, "unexpected }");
+				conf_error(lx->cx, lx->file, lx->line,
+				    "unexpected }");
 				t = conf_lex_next(lx);
 				continue;
 			}
@@ -284,7 +302,8 @@ conf_parse_block(struct conf_lex *lx, bool nested, struct conf_stmt ***tail)
 		}
 		if (t != CONF_T_WORD) {
 			if (t == CONF_T_LBRACE) {
-				conf_error(lx->cx, lx->file, lx->line, "{ without a keyword");
+				conf_error(lx->cx, lx->file, lx->line,
+				    "{ without a keyword");
 			}
 			t = conf_parse_skip(lx, conf_lex_next(lx));
 			continue;
@@ -320,7 +339,10 @@ struct conf_stmt *
 conf_stmts_parse(struct conf_ctx *cx, const char *file, const char *text,
     size_t len)
 {
-	struct conf_lex lx = { .cx = cx, .file = file, .s = text, .len = len,
+	struct conf_lex lx = { .cx = cx,
+		.file = file,
+		.s = text,
+		.len = len,
 		.line = 1 };
 	struct conf_stmt *first = NULL, **tail = &first;
 

@@ -40,10 +40,11 @@ arena_alloc(size_t bytes)
 	}
 	if (arena_base == NULL || bytes > arena_size - off) {
 		fatal("start-up memory exhausted (%zu bytes wanted, %zu left); "
-		    "lower the pool sizes", bytes, arena_size - off);
+		      "lower the pool sizes",
+		    bytes, arena_size - off);
 	}
 	arena_off = off + bytes;
-	return arena_base + off;	/* anonymous pages are zero */
+	return arena_base + off; /* anonymous pages are zero */
 }
 
 void

@@ -23,7 +23,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define container_of(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+	((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -52,9 +52,9 @@ struct pool {
 	size_t elem;
 	uint32_t cap;
 	uint32_t nfree;
-	uint32_t *free_slots;	/* LIFO: recently freed, still warm, first */
-	uint32_t *gens;		/* odd while in use */
-	uint32_t limit;		/* runtime cap <= cap */
+	uint32_t *free_slots; /* LIFO: recently freed, still warm, first */
+	uint32_t *gens; /* odd while in use */
+	uint32_t limit; /* runtime cap <= cap */
 };
 
 int pool_init(struct pool *p, const char *name, size_t elem, uint32_t cap);
@@ -122,7 +122,7 @@ size_t buf_line_len(const struct buf *b);
 /* ---- event loop (epoll) ----------------------------------------------- */
 
 #define EV_READ 0x1u
-#define EV_WRITE 0x4u	/* EPOLLOUT */
+#define EV_WRITE 0x4u /* EPOLLOUT */
 #define EV_ERROR 0x8u
 
 struct ev_io;
@@ -136,8 +136,8 @@ struct ev_io {
 struct ev_timer;
 typedef void (*ev_timer_fn)(struct ev_timer *t);
 struct ev_timer {
-	uint64_t when;		/* ms on the monotonic clock */
-	uint32_t heap_idx;	/* 0: not armed */
+	uint64_t when; /* ms on the monotonic clock */
+	uint32_t heap_idx; /* 0: not armed */
 	ev_timer_fn fn;
 };
 
@@ -183,11 +183,11 @@ bool str_ieq(const char *a, size_t alen, const char *b, size_t blen);
 /* A byte range with printable ASCII only, for logs: others become '?'. */
 void str_sanitize(char *dst, size_t size, const char *src, size_t len);
 
-/* Fill with random bytes from the kernel (getrandom). */
+/* rand.c: random bytes from the kernel (getrandom). */
 int rand_bytes(void *buf, size_t n);
 /* A fresh process-unique id, formatted as 10 lowercase hex digits. */
-void id_new(char out[11]);
+void rand_id(char out[11]);
 /* RFC 5322 date-time of now, e.g. "Sat, 28 Nov 2026 14:45:05 +0000". */
-void time_rfc5322(char *out, size_t size);
+void date_rfc5322(char *out, size_t size);
 
 #endif

@@ -11,7 +11,7 @@
 #include "core/core.h"
 
 static int ev_epfd = -1;
-static struct ev_timer **ev_heap;	/* 1-based */
+static struct ev_timer **ev_heap; /* 1-based */
 static uint32_t ev_heap_len;
 static uint32_t ev_heap_cap;
 static uint64_t ev_clock;
@@ -112,7 +112,8 @@ ev_heap_down(uint32_t i)
 		if (c > ev_heap_len) {
 			break;
 		}
-		if (c < ev_heap_len && ev_heap[c + 1]->when < ev_heap[c]->when) {
+		if (c < ev_heap_len &&
+		    ev_heap[c + 1]->when < ev_heap[c]->when) {
 			c++;
 		}
 		if (ev_heap[c]->when >= t->when) {

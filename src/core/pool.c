@@ -22,7 +22,7 @@ pool_init(struct pool *p, const char *name, size_t elem, uint32_t cap)
 	p->free_slots = arena_alloc(sizeof(uint32_t) * cap);
 	p->gens = arena_alloc(sizeof(uint32_t) * cap);
 	for (i = 0; i < cap; i++) {
-		p->free_slots[i] = cap - 1 - i;	/* slot 0 comes out first */
+		p->free_slots[i] = cap - 1 - i; /* slot 0 comes out first */
 	}
 	p->nfree = cap;
 	return 0;
@@ -50,7 +50,7 @@ pool_get(struct pool *p, struct handle *h)
 		return NULL;
 	}
 	slot = p->free_slots[--p->nfree];
-	p->gens[slot]++;	/* even -> odd: in use */
+	p->gens[slot]++; /* even -> odd: in use */
 	obj = p->mem + (size_t)slot * p->elem;
 	if (h != NULL) {
 		h->slot = slot;
@@ -69,7 +69,7 @@ pool_put(struct pool *p, void *obj)
 	    (p->gens[slot] & 1) == 0) {
 		panic("pool %s: bad put of %p", p->name, obj);
 	}
-	p->gens[slot]++;	/* odd -> even: free */
+	p->gens[slot]++; /* odd -> even: free */
 	p->free_slots[p->nfree++] = slot;
 }
 

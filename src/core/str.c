@@ -1,11 +1,8 @@
 /*
  * str.c — string helpers the C libraries do not agree on (glibc 2.36 has
- * no strlcpy), random bytes, ids and RFC 5322 dates.
+ * no strlcpy).
  */
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <stdio.h>
 
 #include "core/core.h"
 
@@ -38,7 +35,8 @@ str_ieq(const char *a, size_t alen, const char *b, size_t blen)
 		return false;
 	}
 	for (i = 0; i < alen; i++) {
-		if (str_lower((unsigned char)a[i]) != str_lower((unsigned char)b[i])) {
+		if (str_lower((unsigned char)a[i]) !=
+		    str_lower((unsigned char)b[i])) {
 			return false;
 		}
 	}
@@ -56,50 +54,9 @@ str_sanitize(char *dst, size_t size, const char *src, size_t len)
 	for (i = 0; i < len && i < size - 1; i++) {
 		unsigned char c = (unsigned char)src[i];
 
-		dst[i] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
+		dst[i] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ?
+		    (char)c :
+		    '?';
 	}
 	dst[i] = '\0';
-}
-
-int
-rand_bytes(void *buf, size_t n)
-{
-	char *p = buf;
-	ssize_t r;
-
-	while (n > 0) {
-		r = getrandom(p, n, 0);
-		if (r < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-void
-id_new(char out[11])
-{
-	static uint64_t next;
-
-	if (next == 0) {
-		rand_bytes(&next, sizeof(next));
-		next |= 1;
-	}
-	snprintf(out, 11, "%010llx",
-	    (unsigned long long)(next++ & 0xffffffffffULL));
-}
-
-void
-time_rfc5322(char *out, size_t size)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	strftime(out, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }

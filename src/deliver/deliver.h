@@ -15,8 +15,8 @@
 struct conf;
 
 struct deliver_msg {
-	int fd;			/* -1: nothing staged */
-	char name[128];		/* unique Maildir file name */
+	int fd; /* -1: nothing staged */
+	char name[128]; /* unique Maildir file name */
 	uint64_t size;
 };
 

@@ -21,8 +21,7 @@ static const char *deliver_drop;
 static char deliver_host[64];
 
 /* snprintf into a PATH_MAX buffer; a path that does not fit is an error */
-static int PRINTF_LIKE(2, 3)
-deliver_pathf(char *out, const char *fmt, ...)
+static int PRINTF_LIKE(2, 3) deliver_pathf(char *out, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -121,8 +120,8 @@ deliver_begin(struct deliver_msg *m, const char *id)
 {
 	char path[PATH_MAX];
 
-	snprintf(m->name, sizeof(m->name), "%lld.Q%s.%s",
-	    (long long)time(NULL), id, deliver_host);
+	snprintf(m->name, sizeof(m->name), "%lld.Q%s.%s", (long long)time(NULL),
+	    id, deliver_host);
 	m->size = 0;
 	m->fd = -1;
 	if (deliver_pathf(path, "%s/.incoming/%s", deliver_drop, m->name) < 0) {
@@ -171,19 +170,19 @@ deliver_fsync_dir(const char *path)
 
 /* link the staged file into <mbox>/tmp, rename into <mbox>/new */
 static int
-deliver_one(const char *staged, const char *name,
-    const struct deliver_rcpt *r)
+deliver_one(const char *staged, const char *name, const struct deliver_rcpt *r)
 {
 	char tmp[PATH_MAX], new[PATH_MAX], dir[PATH_MAX];
 	int rc;
 
 	if (deliver_pathf(dir, "%s/%s/%s", deliver_drop, r->domain,
-	    r->mailbox) < 0 || deliver_pathf(tmp, "%s/tmp/%s", dir, name) < 0 ||
+	        r->mailbox) < 0 ||
+	    deliver_pathf(tmp, "%s/tmp/%s", dir, name) < 0 ||
 	    deliver_pathf(new, "%s/new/%s", dir, name) < 0) {
 		return -ENAMETOOLONG;
 	}
 	if (access(new, F_OK) == 0) {
-		return 0;	/* same mailbox twice in one message */
+		return 0; /* same mailbox twice in one message */
 	}
 	if (link(staged, tmp) < 0) {
 		rc = -errno;
@@ -242,7 +241,8 @@ deliver_abort(struct deliver_msg *m)
 	}
 	close(m->fd);
 	m->fd = -1;
-	if (deliver_pathf(staged, "%s/.incoming/%s", deliver_drop, m->name) == 0) {
+	if (deliver_pathf(staged, "%s/.incoming/%s", deliver_drop, m->name) ==
+	    0) {
 		unlink(staged);
 	}
 }

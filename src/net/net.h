@@ -22,7 +22,7 @@ struct net_addr {
 	socklen_t len;
 };
 
-#define NET_ADDR_TEXT 64	/* "[ffff:...:ffff]:65535" fits */
+#define NET_ADDR_TEXT 64 /* "[ffff:...:ffff]:65535" fits */
 
 /* "1.2.3.4:25", "[::1]:25", "*:25" (all IPv4), "[::]:25"; port required. */
 int net_addr_parse(const char *s, struct net_addr *a);

@@ -85,7 +85,8 @@ void
 net_addr_host(const struct net_addr *a, char *out, size_t size)
 {
 	const void *src = a->u.sa.sa_family == AF_INET6 ?
-	    (const void *)&a->u.in6.sin6_addr : (const void *)&a->u.in4.sin_addr;
+	    (const void *)&a->u.in6.sin6_addr :
+	    (const void *)&a->u.in4.sin_addr;
 
 	if (inet_ntop(a->u.sa.sa_family, src, out, (socklen_t)size) == NULL) {
 		str_copy(out, "?", size);
@@ -116,7 +117,8 @@ net_listen(const struct net_addr *a, int backlog)
 {
 	int fd, one = 1, rc;
 
-	fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(a->u.sa.sa_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		return -errno;
 	}
@@ -138,7 +140,8 @@ net_accept(int lfd, struct net_addr *peer)
 	int fd;
 
 	peer->len = sizeof(peer->u);
-	fd = accept4(lfd, &peer->u.sa, &peer->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = accept4(lfd, &peer->u.sa, &peer->len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 

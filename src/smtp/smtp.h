@@ -14,11 +14,11 @@
 struct conf;
 
 /* RFC 5321 4.5.3.1: size limits, in octets */
-#define SMTP_CMD_LINE_MAX 512	/* 4.5.3.1.4, including CRLF */
-#define SMTP_PATH_MAX 256	/* 4.5.3.1.3, including the brackets */
-#define SMTP_LOCAL_MAX 64	/* 4.5.3.1.1 */
-#define SMTP_DOMAIN_MAX 255	/* 4.5.3.1.2 */
-#define SMTP_TEXT_LINE_MAX 1000	/* 4.5.3.1.6, including CRLF */
+#define SMTP_CMD_LINE_MAX 512 /* 4.5.3.1.4, including CRLF */
+#define SMTP_PATH_MAX 256 /* 4.5.3.1.3, including the brackets */
+#define SMTP_LOCAL_MAX 64 /* 4.5.3.1.1 */
+#define SMTP_DOMAIN_MAX 255 /* 4.5.3.1.2 */
+#define SMTP_TEXT_LINE_MAX 1000 /* 4.5.3.1.6, including CRLF */
 
 /* ---- replies ----------------------------------------------------------- */
 
@@ -28,7 +28,7 @@ struct conf;
  * the caller; the table is the one place to read them all.
  */
 enum smtp_r {
-	SMTP_R_NONE = 0,	/* success of a parser: no reply */
+	SMTP_R_NONE = 0, /* success of a parser: no reply */
 	SMTP_R_GREETING,
 	SMTP_R_EHLO_FIRST,
 	SMTP_R_HELO,
@@ -92,8 +92,8 @@ enum smtp_r {
 
 struct smtp_reply {
 	uint16_t code;
-	const char *enh;	/* "" for replies without one (220, 354) */
-	const char *text;	/* may hold printf conversions */
+	const char *enh; /* "" for replies without one (220, 354) */
+	const char *text; /* may hold printf conversions */
 };
 
 const struct smtp_reply *smtp_reply_get(enum smtp_r r);
@@ -125,7 +125,7 @@ enum smtp_verb {
 
 struct smtp_cmd {
 	enum smtp_verb verb;
-	const char *arg;	/* after the verb and its space; not terminated */
+	const char *arg; /* after the verb and its space; not terminated */
 	size_t arg_len;
 };
 
@@ -138,14 +138,14 @@ const char *smtp_verb_name(enum smtp_verb v);
 
 /* ---- paths (RFC 5321 4.1.2) ------------------------------------------ */
 
-#define SMTP_PATH_NULL 0x1u	/* "<>" allowed (reverse-path) */
-#define SMTP_PATH_UTF8 0x2u	/* SMTPUTF8 given: UTF-8 allowed (RFC 6531) */
+#define SMTP_PATH_NULL 0x1u /* "<>" allowed (reverse-path) */
+#define SMTP_PATH_UTF8 0x2u /* SMTPUTF8 given: UTF-8 allowed (RFC 6531) */
 #define SMTP_PATH_POSTMASTER 0x4u /* bare "<Postmaster>" allowed (RCPT) */
 
 struct smtp_path {
-	char addr[SMTP_PATH_MAX];	/* local@domain, NUL-terminated; "" for <> */
-	uint16_t local_len;		/* bytes of the local part as written */
-	uint16_t domain_off;		/* offset of the domain in addr */
+	char addr[SMTP_PATH_MAX]; /* local@domain, NUL-terminated; "" for <> */
+	uint16_t local_len; /* bytes of the local part as written */
+	uint16_t domain_off; /* offset of the domain in addr */
 	bool is_null;
 	bool has_utf8;
 	bool domain_literal;
@@ -166,10 +166,10 @@ bool smtp_domain_valid(const char *s, size_t len, bool allow_utf8);
 enum smtp_body { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
 
 struct smtp_mail_params {
-	uint64_t size;		/* SIZE=, 0 when absent */
-	enum smtp_body body;	/* BODY= */
+	uint64_t size; /* SIZE=, 0 when absent */
+	enum smtp_body body; /* BODY= */
 	bool has_size;
-	bool smtputf8;		/* SMTPUTF8 */
+	bool smtputf8; /* SMTPUTF8 */
 };
 
 /* Which extensions the server offers: unknown ones are 555 5.5.4. */
@@ -192,27 +192,27 @@ enum smtp_r smtp_rcpt_params_parse(const char *s, size_t len, unsigned ext);
  * over-long lines. Output is the message as it will be stored, CRLF kept.
  */
 enum smtp_data_state {
-	SMTP_DS_BOL = 0,	/* at the start of a line */
-	SMTP_DS_TEXT,		/* inside a line */
-	SMTP_DS_CR,		/* CR seen inside a line */
-	SMTP_DS_DOT,		/* "." at the start of a line */
-	SMTP_DS_DOT_CR,		/* ".\r" at the start of a line */
+	SMTP_DS_BOL = 0, /* at the start of a line */
+	SMTP_DS_TEXT, /* inside a line */
+	SMTP_DS_CR, /* CR seen inside a line */
+	SMTP_DS_DOT, /* "." at the start of a line */
+	SMTP_DS_DOT_CR, /* ".\r" at the start of a line */
 	SMTP_DS_DONE
 };
 
-#define SMTP_DATA_BARE_NL 0x1u	/* bare CR or LF: the message is refused */
+#define SMTP_DATA_BARE_NL 0x1u /* bare CR or LF: the message is refused */
 #define SMTP_DATA_LONG_LINE 0x2u
 #define SMTP_DATA_NUL 0x4u
 
 struct smtp_data {
 	enum smtp_data_state state;
 	uint32_t flags;
-	uint32_t line_len;	/* bytes in the current line so far */
-	uint32_t line_max;	/* including CRLF */
-	uint32_t received;	/* Received: headers in the header section */
-	uint64_t size;		/* bytes of message output so far */
+	uint32_t line_len; /* bytes in the current line so far */
+	uint32_t line_max; /* including CRLF */
+	uint32_t received; /* Received: headers in the header section */
+	uint64_t size; /* bytes of message output so far */
 	bool in_header;
-	char hdr[10];		/* start of the current header line */
+	char hdr[10]; /* start of the current header line */
 	uint8_t hdr_len;
 };
 

@@ -77,7 +77,7 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
 		return SMTP_R_UNRECOGNIZED;
 	}
 	if (i < n) {
-		i++;	/* the one space after the verb */
+		i++; /* the one space after the verb */
 	}
 	/* Trailing white space is common and harmless: drop it. */
 	while (n > i && (line[n - 1] == ' ' || line[n - 1] == '\t')) {

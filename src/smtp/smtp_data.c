@@ -58,8 +58,8 @@ smtp_data_text(struct smtp_data *d, char c, char *out, size_t *o)
 }
 
 size_t
-smtp_data_scan(struct smtp_data *d, const char *in, size_t inlen,
-    char *out, size_t *outlen)
+smtp_data_scan(struct smtp_data *d, const char *in, size_t inlen, char *out,
+    size_t *outlen)
 {
 	size_t i, o = 0;
 	char c;
@@ -103,7 +103,7 @@ smtp_data_scan(struct smtp_data *d, const char *in, size_t inlen,
 			if (c == '\n') {
 				goto bare;
 			}
-			smtp_data_text(d, c, out, &o);	/* the dot is dropped */
+			smtp_data_text(d, c, out, &o); /* the dot is dropped */
 			d->state = SMTP_DS_TEXT;
 			break;
 		case SMTP_DS_DOT_CR:

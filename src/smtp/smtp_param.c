@@ -15,7 +15,7 @@
 struct smtp_param {
 	const char *key;
 	size_t key_len;
-	const char *val;	/* NULL when there is no "=" */
+	const char *val; /* NULL when there is no "=" */
 	size_t val_len;
 };
 
@@ -48,7 +48,8 @@ smtp_param_next(const char *s, size_t len, size_t *i, struct smtp_param *p,
 		return false;
 	}
 	p->key = s + k;
-	while (k < len && smtp_param_keychar((unsigned char)s[k], s + k == p->key)) {
+	while (k < len &&
+	    smtp_param_keychar((unsigned char)s[k], s + k == p->key)) {
 		k++;
 	}
 	p->key_len = (size_t)(s + k - p->key);
@@ -171,7 +172,7 @@ smtp_rcpt_params_parse(const char *s, size_t len, unsigned ext)
 	size_t i = 0;
 
 	if (smtp_param_next(s, len, &i, &p, &r)) {
-		return SMTP_R_PARAM_UNKNOWN;	/* DSN's NOTIFY/ORCPT come later */
+		return SMTP_R_PARAM_UNKNOWN; /* DSN's NOTIFY/ORCPT come later */
 	}
 	return r;
 }

@@ -81,7 +81,8 @@ smtp_path_take_utf8(struct smtp_path_scan *ps)
 static bool
 smtp_path_atext(unsigned char c)
 {
-	return smtp_path_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+	return smtp_path_alnum(c) ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 /* sub-domain = Let-dig [Ldh-str]; U-labels with SMTPUTF8 */
@@ -115,7 +116,7 @@ smtp_path_literal(struct smtp_path_scan *ps)
 	unsigned char addr[16];
 	size_t n;
 
-	ps->i++;	/* "[" */
+	ps->i++; /* "[" */
 	close = memchr(ps->s + ps->i, ']', ps->len - ps->i);
 	if (close == NULL) {
 		return false;
@@ -183,7 +184,7 @@ smtp_path_dot_string(struct smtp_path_scan *ps)
 			}
 		}
 		if (ps->i == start) {
-			return false;	/* empty atom: leading, double or end dot */
+			return false; /* empty atom: leading, double or end dot */
 		}
 		if (ps->i >= ps->len || ps->s[ps->i] != '.') {
 			return true;
@@ -195,7 +196,7 @@ smtp_path_dot_string(struct smtp_path_scan *ps)
 static bool
 smtp_path_quoted(struct smtp_path_scan *ps)
 {
-	ps->i++;	/* DQUOTE */
+	ps->i++; /* DQUOTE */
 	while (ps->i < ps->len) {
 		unsigned char c = (unsigned char)ps->s[ps->i];
 
@@ -273,7 +274,7 @@ smtp_path_mailbox(struct smtp_path_scan *ps, unsigned flags, bool is_mail,
 	bool ok;
 
 	ok = ps->i < ps->len && ps->s[ps->i] == '"' ? smtp_path_quoted(ps) :
-	    smtp_path_dot_string(ps);
+	                                              smtp_path_dot_string(ps);
 	local_len = ps->i - local_start;
 	if (ps->saw_utf8 && !ps->utf8_ok && !ps->bad_utf8) {
 		return SMTP_R_NON_ASCII;
@@ -290,7 +291,7 @@ smtp_path_mailbox(struct smtp_path_scan *ps, unsigned flags, bool is_mail,
 	}
 	if (local_len > SMTP_LOCAL_MAX) {
 		return is_mail ? SMTP_R_LOCAL_TOO_LONG_MAIL :
-		    SMTP_R_LOCAL_TOO_LONG_RCPT;
+		                 SMTP_R_LOCAL_TOO_LONG_RCPT;
 	}
 	if (ps->i >= ps->len || ps->s[ps->i] != '@') {
 		return bad;
@@ -330,7 +331,7 @@ smtp_path_parse(const char *s, size_t len, unsigned flags, bool is_mail,
 	}
 	if (end + 1 > SMTP_PATH_MAX) {
 		return is_mail ? SMTP_R_PATH_TOO_LONG_MAIL :
-		    SMTP_R_PATH_TOO_LONG_RCPT;
+		                 SMTP_R_PATH_TOO_LONG_RCPT;
 	}
 	*used = end + 1;
 	if (end == 1) {
@@ -341,7 +342,7 @@ smtp_path_parse(const char *s, size_t len, unsigned flags, bool is_mail,
 		return SMTP_R_NONE;
 	}
 	ps = (struct smtp_path_scan){ s + 1, end - 1, 0,
-	    (flags & SMTP_PATH_UTF8) != 0, false, false };
+		(flags & SMTP_PATH_UTF8) != 0, false, false };
 	if (ps.s[0] == '@' && !smtp_path_skip_route(&ps)) {
 		return is_mail ? SMTP_R_BAD_SENDER : SMTP_R_BAD_RCPT;
 	}

@@ -76,12 +76,10 @@ static const struct smtp_reply smtp_replies[SMTP_R_COUNT] = {
 	[SMTP_R_NOT_IMPLEMENTED] = { 502, "5.5.1", "Command not implemented" },
 	[SMTP_R_USER_UNKNOWN] = { 550, "5.1.1",
 	    "<%s>: Recipient address rejected: user unknown" },
-	[SMTP_R_RELAY_DENIED] = { 550, "5.7.1",
-	    "<%s>: Relay access denied" },
+	[SMTP_R_RELAY_DENIED] = { 550, "5.7.1", "<%s>: Relay access denied" },
 	[SMTP_R_SIZE_EXCEEDED] = { 552, "5.3.4",
 	    "Message size exceeds fixed maximum message size" },
-	[SMTP_R_SESSION_SIZE] = { 552, "5.3.4",
-	    "Session size limit exceeded" },
+	[SMTP_R_SESSION_SIZE] = { 552, "5.3.4", "Session size limit exceeded" },
 	[SMTP_R_MSG_TOO_BIG] = { 552, "5.3.4",
 	    "Message size exceeds fixed maximum message size" },
 	[SMTP_R_HOPS] = { 554, "5.4.6",
@@ -123,7 +121,7 @@ smtp_reply_vfmt(struct buf *b, bool last, enum smtp_r r, va_list ap)
 		rc = buf_append(b, "\r\n", 2);
 	}
 	if (rc != 0) {
-		b->off = save.off;	/* all or nothing */
+		b->off = save.off; /* all or nothing */
 		b->len = save.len;
 	}
 	return rc;

@@ -7,12 +7,13 @@
 
 #include "smtp/smtpd_int.h"
 
-#define ANY_GREETED (SMTPD_ST(SMTPD_S_CONNECTED) | SMTPD_ST(SMTPD_S_HELO) | \
-	SMTPD_ST(SMTPD_S_MAIL) | SMTPD_ST(SMTPD_S_RCPT))
+#define ANY_GREETED \
+	(SMTPD_ST(SMTPD_S_CONNECTED) | SMTPD_ST(SMTPD_S_HELO) | \
+	    SMTPD_ST(SMTPD_S_MAIL) | SMTPD_ST(SMTPD_S_RCPT))
 
 struct smtpd_cmd_def {
 	enum smtp_verb verb;
-	uint32_t states;	/* where it is allowed */
+	uint32_t states; /* where it is allowed */
 	void (*fn)(struct smtpd_session *s, const struct smtp_cmd *c);
 };
 
@@ -44,16 +45,17 @@ static void
 smtpd_ehlo_keywords(struct smtpd_session *s)
 {
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
-		IF_SMTP_SMTPUTF8("SMTPUTF8",) "ENHANCEDSTATUSCODES" };
+		IF_SMTP_SMTPUTF8("SMTPUTF8", ) "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
 
 	for (k = 0; k < n; k++) {
 		if (strcmp(kw[k], "SIZE") == 0) {
-			buf_printf(&s->out, "250%cSIZE %llu\r\n", k + 1 < n ? '-' : ' ',
+			buf_printf(&s->out, "250%cSIZE %llu\r\n",
+			    k + 1 < n ? '-' : ' ',
 			    (unsigned long long)s->srv->max_message_size);
 		} else {
-			buf_printf(&s->out, "250%c%s\r\n", k + 1 < n ? '-' : ' ',
-			    kw[k]);
+			buf_printf(&s->out, "250%c%s\r\n",
+			    k + 1 < n ? '-' : ' ', kw[k]);
 		}
 	}
 }
@@ -72,13 +74,14 @@ smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_reply(s, SMTP_R_SYNTAX_DOMAIN);
 		return;
 	}
-	smtpd_txn_end(s);	/* RFC 5321 4.1.4: like RSET */
+	smtpd_txn_end(s); /* RFC 5321 4.1.4: like RSET */
 	memcpy(s->helo, c->arg, c->arg_len);
 	s->helo[c->arg_len] = '\0';
 	s->esmtp = ehlo;
 	smtpd_set_state(s, SMTPD_S_HELO);
 	if (!ehlo) {
-		smtpd_reply(s, SMTP_R_HELO, smtpd_hostname(s), s->helo, s->peer_ip);
+		smtpd_reply(s, SMTP_R_HELO, smtpd_hostname(s), s->helo,
+		    s->peer_ip);
 		return;
 	}
 	smtpd_reply_more(s, SMTP_R_EHLO_FIRST, smtpd_hostname(s), s->helo,
@@ -112,10 +115,11 @@ smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *c,
 		return r;
 	}
 	if (t->from.has_utf8 && !t->params.smtputf8) {
-		return SMTP_R_NON_ASCII;	/* RFC 6531 3.4 */
+		return SMTP_R_NON_ASCII; /* RFC 6531 3.4 */
 	}
-	if (srv->max_message_size != 0 && t->params.size > srv->max_message_size) {
-		return SMTP_R_SIZE_EXCEEDED;	/* RFC 1870 6 */
+	if (srv->max_message_size != 0 &&
+	    t->params.size > srv->max_message_size) {
+		return SMTP_R_SIZE_EXCEEDED; /* RFC 1870 6 */
 	}
 	if (srv->max_session_size != 0 &&
 	    s->session_bytes + t->params.size > srv->max_session_size) {
@@ -131,7 +135,8 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 	enum smtp_r r;
 
 	if (s->srv->max_messages != 0 && s->messages >= s->srv->max_messages) {
-		smtpd_reply_close(s, SMTP_R_TOO_MANY_MESSAGES, smtpd_hostname(s));
+		smtpd_reply_close(s, SMTP_R_TOO_MANY_MESSAGES,
+		    smtpd_hostname(s));
 		return;
 	}
 	t = smtpd_txn_new();
@@ -146,7 +151,7 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->txn = t;
-	id_new(t->id);
+	rand_id(t->id);
 	smtpd_set_state(s, SMTPD_S_MAIL);
 	smtpd_reply(s, SMTP_R_MAIL_OK, t->from.addr);
 }
@@ -161,7 +166,7 @@ smtpd_postmaster_domain(const struct smtpd_session *s, const char **mbox)
 
 	for (k = 0; k < s->conf->ndomains; k++) {
 		if (conf_local_expand(&s->conf->domains[k], "postmaster", 10,
-		    mbox, 1) == 1) {
+		        mbox, 1) == 1) {
 			return &s->conf->domains[k];
 		}
 	}
@@ -181,10 +186,12 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 		d = smtpd_postmaster_domain(s, mbox);
 		n = d != NULL ? 1 : 0;
 	} else {
-		d = p->domain_literal ? NULL : conf_domain_find(s->conf,
-		    p->addr + p->domain_off, strlen(p->addr + p->domain_off));
+		d = p->domain_literal ?
+		    NULL :
+		    conf_domain_find(s->conf, p->addr + p->domain_off,
+		        strlen(p->addr + p->domain_off));
 		if (d == NULL) {
-			return SMTP_R_RELAY_DENIED;	/* no relaying yet */
+			return SMTP_R_RELAY_DENIED; /* no relaying yet */
 		}
 		n = conf_local_expand(d, p->addr, p->local_len, mbox,
 		    ARRAY_SIZE(mbox));
@@ -216,16 +223,18 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_reply(s, SMTP_R_SYNTAX_RCPT);
 		return;
 	}
-	r = smtp_path_parse(c->arg + i, c->arg_len - i, flags, false, &p, &used);
+	r = smtp_path_parse(c->arg + i, c->arg_len - i, flags, false, &p,
+	    &used);
 	if (r == SMTP_R_NONE) {
 		i += used;
-		r = smtp_rcpt_params_parse(c->arg + i, c->arg_len - i, smtpd_ext());
+		r = smtp_rcpt_params_parse(c->arg + i, c->arg_len - i,
+		    smtpd_ext());
 	}
 	if (r == SMTP_R_NONE && p.has_utf8 && !t->params.smtputf8) {
 		r = SMTP_R_NON_ASCII;
 	}
 	if (r == SMTP_R_NONE && t->nrcpt >= s->srv->max_recipients) {
-		r = SMTP_R_TOO_MANY_RCPTS;	/* RFC 5321 4.5.3.1.10 */
+		r = SMTP_R_TOO_MANY_RCPTS; /* RFC 5321 4.5.3.1.10 */
 	}
 	if (r == SMTP_R_NONE) {
 		r = smtpd_rcpt_route(s, &p);
@@ -277,7 +286,7 @@ smtpd_cmd_rset(struct smtpd_session *s, const struct smtp_cmd *c)
 static void
 smtpd_cmd_noop(struct smtpd_session *s, const struct smtp_cmd *c)
 {
-	smtpd_reply(s, SMTP_R_OK);	/* RFC 5321 4.1.1.9: argument ignored */
+	smtpd_reply(s, SMTP_R_OK); /* RFC 5321 4.1.1.9: argument ignored */
 }
 
 static void
@@ -293,7 +302,8 @@ static void
 smtpd_cmd_help(struct smtpd_session *s, const struct smtp_cmd *c)
 {
 	if (ENABLE_SMTP_HELP) {
-		smtpd_reply_more(s, SMTP_R_HELP, "tern ESMTP server; commands:");
+		smtpd_reply_more(s, SMTP_R_HELP,
+		    "tern ESMTP server; commands:");
 		smtpd_reply_more(s, SMTP_R_HELP,
 		    "  HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY EXPN");
 	}
@@ -317,7 +327,7 @@ smtpd_cmd_vrfy(struct smtpd_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	if (!ENABLE_SMTP_VRFY || !s->srv->vrfy) {
-		smtpd_reply(s, SMTP_R_VRFY_CANNOT);	/* RFC 5321 7.3 */
+		smtpd_reply(s, SMTP_R_VRFY_CANNOT); /* RFC 5321 7.3 */
 		return;
 	}
 	/* "user@domain" or "<user@domain>": local mailboxes only */
@@ -326,10 +336,12 @@ smtpd_cmd_vrfy(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_reply(s, SMTP_R_VRFY_CANNOT);
 		return;
 	}
-	d = conf_domain_find(s->conf, at + 1, c->arg_len - (size_t)(at + 1 - c->arg));
+	d = conf_domain_find(s->conf, at + 1,
+	    c->arg_len - (size_t)(at + 1 - c->arg));
 	if (d == NULL) {
 		smtpd_reply(s, SMTP_R_VRFY_CANNOT);
-	} else if (conf_local_expand(d, c->arg, (size_t)(at - c->arg), mbox, 1) == 0) {
+	} else if (conf_local_expand(d, c->arg, (size_t)(at - c->arg), mbox,
+	               1) == 0) {
 		char addr[SMTP_PATH_MAX];
 
 		str_sanitize(addr, sizeof(addr), c->arg, c->arg_len);
@@ -385,7 +397,7 @@ smtpd_sequence_error(const struct smtpd_session *s, enum smtp_verb v)
 	case SMTP_V_DATA:
 		/* RFC 2920 3.1: DATA after no accepted recipient is 554 */
 		return s->state == SMTPD_S_MAIL ? SMTP_R_NO_VALID_RCPT :
-		    SMTP_R_NEED_MAIL;
+		                                  SMTP_R_NEED_MAIL;
 	default:
 		return SMTP_R_NEED_HELO;
 	}

@@ -27,14 +27,16 @@ smtpd_data_trace(struct smtpd_session *s)
 	struct buf b;
 
 	buf_init(&b, hdr, sizeof(hdr));
-	time_rfc5322(date, sizeof(date));
-	if (buf_printf(&b, "Return-Path: <%s>\r\n"
-	    "Received: from %s ([%s])\r\n\tby %s (tern) with %s id %s",
-	    t->from.addr, s->helo, s->peer_ip, smtpd_hostname(s),
-	    smtpd_data_protocol(s), t->id) < 0) {
+	date_rfc5322(date, sizeof(date));
+	if (buf_printf(&b,
+	        "Return-Path: <%s>\r\n"
+	        "Received: from %s ([%s])\r\n\tby %s (tern) with %s id %s",
+	        t->from.addr, s->helo, s->peer_ip, smtpd_hostname(s),
+	        smtpd_data_protocol(s), t->id) < 0) {
 		return -ENOSPC;
 	}
-	if (t->nrcpt == 1 && buf_printf(&b, "\r\n\tfor <%s>", t->first_rcpt) < 0) {
+	if (t->nrcpt == 1 &&
+	    buf_printf(&b, "\r\n\tfor <%s>", t->first_rcpt) < 0) {
 		return -ENOSPC;
 	}
 	if (buf_printf(&b, "; %s\r\n", date) < 0) {
@@ -74,7 +76,7 @@ smtpd_data_oversize(const struct smtpd_session *s, uint64_t size)
 
 	return (srv->max_message_size != 0 && size > srv->max_message_size) ||
 	    (srv->max_session_size != 0 &&
-	    s->session_bytes + size > srv->max_session_size);
+	        s->session_bytes + size > srv->max_session_size);
 }
 
 /* The verdict at the end of data; the reply says it. */
@@ -88,7 +90,7 @@ smtpd_data_verdict(struct smtpd_session *s)
 		return SMTP_R_LOCAL_ERROR;
 	}
 	if (srv->max_message_size != 0 && d->size > srv->max_message_size) {
-		return SMTP_R_MSG_TOO_BIG;	/* RFC 1870 6.2 */
+		return SMTP_R_MSG_TOO_BIG; /* RFC 1870 6.2 */
 	}
 	if (srv->max_session_size != 0 &&
 	    s->session_bytes + d->size > srv->max_session_size) {
@@ -101,7 +103,7 @@ smtpd_data_verdict(struct smtpd_session *s)
 		return SMTP_R_DATA_LINE_TOO_LONG;
 	}
 	if (srv->max_hops != 0 && d->received > srv->max_hops) {
-		return SMTP_R_HOPS;	/* RFC 5321 6.3 */
+		return SMTP_R_HOPS; /* RFC 5321 6.3 */
 	}
 	return SMTP_R_NONE;
 }
@@ -116,11 +118,12 @@ smtpd_data_end(struct smtpd_session *s)
 	smtpd_set_state(s, SMTPD_S_HELO);
 	ev_timer_start(&s->timer, s->srv->timeout_command_ms, s->timer.fn);
 	if (r != SMTP_R_NONE) {
-		log_info("%s smtp in id=%s refused size=%llu reply=%u",
-		    s->id, t->id, (unsigned long long)t->data.size,
+		log_info("%s smtp in id=%s refused size=%llu reply=%u", s->id,
+		    t->id, (unsigned long long)t->data.size,
 		    smtp_reply_get(r)->code);
-		smtpd_reply(s, r, r == SMTP_R_HOPS ? t->data.received :
-		    s->srv->max_line_length);
+		smtpd_reply(s, r,
+		    r == SMTP_R_HOPS ? t->data.received :
+		                       s->srv->max_line_length);
 		smtpd_txn_end(s);
 		return;
 	}
@@ -170,7 +173,7 @@ smtpd_data_feed(struct smtpd_session *s)
 			log_err("%s smtp in id=%s write-error=%s", s->id, t->id,
 			    strerror(-rc));
 			deliver_abort(&t->msg);
-			t->failed = true;	/* 451 at the end of data */
+			t->failed = true; /* 451 at the end of data */
 		}
 	}
 	buf_consume(&s->in, used);

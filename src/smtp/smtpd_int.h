@@ -10,19 +10,19 @@
 #include "net/net.h"
 #include "smtp/smtp.h"
 
-#define SMTPD_IN_SIZE 2048	/* > one command line; DATA reads this much */
-#define SMTPD_OUT_SIZE 1024	/* pipelined replies before a flush */
-#define SMTPD_REPLY_MAX 512	/* room kept free for the next reply */
+#define SMTPD_IN_SIZE 2048 /* > one command line; DATA reads this much */
+#define SMTPD_OUT_SIZE 1024 /* pipelined replies before a flush */
+#define SMTPD_REPLY_MAX 512 /* room kept free for the next reply */
 
 enum smtpd_state {
-	SMTPD_S_GREET_WAIT,	/* greeting delayed; input now is an error */
-	SMTPD_S_CONNECTED,	/* greeted; no HELO/EHLO yet */
-	SMTPD_S_HELO,		/* no transaction */
-	SMTPD_S_MAIL,		/* sender given */
-	SMTPD_S_RCPT,		/* at least one recipient */
-	SMTPD_S_DATA,		/* message text arriving */
-	SMTPD_S_CLOSING,	/* last reply queued; close when flushed */
-	SMTPD_S_DRAIN,		/* reply sent, our side shut: discard input */
+	SMTPD_S_GREET_WAIT, /* greeting delayed; input now is an error */
+	SMTPD_S_CONNECTED, /* greeted; no HELO/EHLO yet */
+	SMTPD_S_HELO, /* no transaction */
+	SMTPD_S_MAIL, /* sender given */
+	SMTPD_S_RCPT, /* at least one recipient */
+	SMTPD_S_DATA, /* message text arriving */
+	SMTPD_S_CLOSING, /* last reply queued; close when flushed */
+	SMTPD_S_DRAIN, /* reply sent, our side shut: discard input */
 	SMTPD_S_COUNT
 };
 
@@ -35,9 +35,9 @@ struct smtpd_txn {
 	struct smtp_data data;
 	struct deliver_msg msg;
 	char first_rcpt[SMTP_PATH_MAX];
-	uint32_t nrcpt;		/* accepted RCPT commands */
-	uint32_t nlocal;	/* mailboxes they reach */
-	bool failed;		/* the staged file could not be written */
+	uint32_t nrcpt; /* accepted RCPT commands */
+	uint32_t nlocal; /* mailboxes they reach */
+	bool failed; /* the staged file could not be written */
 	struct deliver_rcpt local[CONFIG_SMTPD_RCPT_MAX];
 };
 
@@ -54,7 +54,7 @@ struct smtpd_session {
 	uint32_t errors;
 	uint32_t messages;
 	bool esmtp;
-	bool discard_line;	/* skipping the rest of an over-long line */
+	bool discard_line; /* skipping the rest of an over-long line */
 	bool input_eof;
 	bool write_blocked;
 	struct net_addr peer;

@@ -23,7 +23,7 @@ static struct pool smtpd_sessions;
 static struct pool smtpd_txns;
 static struct smtpd_listener *smtpd_listeners;
 static uint32_t smtpd_nlisteners;
-static uint32_t *smtpd_srv_conns;	/* per virtual server */
+static uint32_t *smtpd_srv_conns; /* per virtual server */
 static const struct conf *smtpd_conf;
 
 struct smtpd_txn *
@@ -81,7 +81,8 @@ smtpd_accept_one(struct smtpd_listener *l, int fd, const struct net_addr *peer)
 	if (srv->max_connections != 0 &&
 	    smtpd_srv_conns[l->srv_idx] >= srv->max_connections) {
 		net_addr_host(peer, ip, sizeof(ip));
-		log_warn("smtp in refused client=%s server=%s reason=max-connections",
+		log_warn("smtp in refused client=%s server=%s "
+		         "reason=max-connections",
 		    ip, srv->name);
 		smtpd_refuse(fd, srv, SMTP_R_TOO_MANY_SESSIONS);
 		return;
@@ -89,7 +90,8 @@ smtpd_accept_one(struct smtpd_listener *l, int fd, const struct net_addr *peer)
 	s = pool_get(&smtpd_sessions, &h);
 	if (s == NULL) {
 		net_addr_host(peer, ip, sizeof(ip));
-		log_warn("smtp in refused client=%s server=%s reason=session-pool",
+		log_warn("smtp in refused client=%s server=%s "
+		         "reason=session-pool",
 		    ip, srv->name);
 		smtpd_refuse(fd, srv, SMTP_R_TOO_MANY_SESSIONS);
 		return;
@@ -112,14 +114,15 @@ smtpd_on_accept(struct ev_io *io, uint32_t events)
 	struct net_addr peer;
 	int fd, k;
 
-	for (k = 0; k < 64; k++) {	/* bounded: other events wait too */
+	for (k = 0; k < 64; k++) { /* bounded: other events wait too */
 		fd = net_accept(io->fd, &peer);
 		if (fd == -EAGAIN) {
 			return;
 		}
 		if (fd < 0) {
 			if (fd == -EMFILE || fd == -ENFILE) {
-				log_err("smtp in accept error=%s", strerror(-fd));
+				log_err("smtp in accept error=%s",
+				    strerror(-fd));
 			}
 			return;
 		}
@@ -139,22 +142,25 @@ smtpd_listen_all(const struct conf *c)
 	}
 	if (n > CONFIG_POOL_LISTENERS) {
 		fatal("%u listen addresses; this build allows %u "
-		    "(CONFIG_POOL_LISTENERS)", n, CONFIG_POOL_LISTENERS);
+		      "(CONFIG_POOL_LISTENERS)",
+		    n, CONFIG_POOL_LISTENERS);
 	}
 	smtpd_listeners = arena_alloc(sizeof(*smtpd_listeners) * (n + 1));
 	for (i = 0; i < c->nservers; i++) {
 		for (k = 0; k < c->servers[i].nlistens; k++) {
 			const struct conf_listen *cl = &c->servers[i].listens[k];
-			struct smtpd_listener *l = &smtpd_listeners[smtpd_nlisteners];
+			struct smtpd_listener *l =
+			    &smtpd_listeners[smtpd_nlisteners];
 
 			net_addr_fmt(&cl->addr, text, sizeof(text));
 			fd = net_listen(&cl->addr, 511);
 			if (fd < 0) {
-				fatal("%s:%d: cannot listen on %s: %s", c->source,
-				    cl->line, text, strerror(-fd));
+				fatal("%s:%d: cannot listen on %s: %s",
+				    c->source, cl->line, text, strerror(-fd));
 			}
 			l->srv_idx = i;
-			if (ev_io_start(&l->io, fd, EPOLLIN, smtpd_on_accept) < 0) {
+			if (ev_io_start(&l->io, fd, EPOLLIN, smtpd_on_accept) <
+			    0) {
 				fatal("cannot watch listener %s", text);
 			}
 			smtpd_nlisteners++;
@@ -171,8 +177,8 @@ smtpd_init(const struct conf *c)
 	uint32_t sessions = CONFIG_POOL_SESSIONS;
 
 	smtpd_conf = c;
-	pool_init(&smtpd_sessions, "smtpd-session", sizeof(struct smtpd_session),
-	    sessions);
+	pool_init(&smtpd_sessions, "smtpd-session",
+	    sizeof(struct smtpd_session), sessions);
 	pool_set_limit(&smtpd_sessions, c->max_sessions);
 	pool_init(&smtpd_txns, "smtpd-txn", sizeof(struct smtpd_txn),
 	    CONFIG_POOL_TRANSACTIONS);

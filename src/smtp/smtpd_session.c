@@ -15,7 +15,13 @@
 #include "smtp/smtpd_int.h"
 
 static const char *const smtpd_state_names[SMTPD_S_COUNT] = {
-	"greet-wait", "connected", "helo", "mail", "rcpt", "data", "closing",
+	"greet-wait",
+	"connected",
+	"helo",
+	"mail",
+	"rcpt",
+	"data",
+	"closing",
 	"drain",
 };
 
@@ -97,8 +103,8 @@ smtpd_close(struct smtpd_session *s, const char *reason)
 {
 	int fd = s->io.fd;
 
-	log_info("%s smtp in disconnect reason=%s messages=%u errors=%u",
-	    s->id, reason, s->messages, s->errors);
+	log_info("%s smtp in disconnect reason=%s messages=%u errors=%u", s->id,
+	    reason, s->messages, s->errors);
 	smtpd_txn_end(s);
 	ev_timer_stop(&s->timer);
 	ev_io_stop(&s->io);
@@ -162,7 +168,7 @@ smtpd_flush(struct smtpd_session *s, int fd)
 	}
 	if (s->state == SMTPD_S_CLOSING) {
 		if (buf_size(&s->in) == 0 && !net_pending(fd)) {
-			smtpd_close(s, "closed");	/* nothing unread: no reset */
+			smtpd_close(s, "closed"); /* nothing unread: no reset */
 		} else {
 			smtpd_linger(s);
 		}
@@ -217,16 +223,19 @@ smtpd_run(struct smtpd_session *s)
 			smtpd_command(s, buf_data(&s->in), len);
 		}
 		buf_consume(&s->in, len);
-		if (s->srv->max_errors != 0 && s->errors >= s->srv->max_errors &&
+		if (s->srv->max_errors != 0 &&
+		    s->errors >= s->srv->max_errors &&
 		    s->state != SMTPD_S_CLOSING) {
-			smtpd_reply_close(s, SMTP_R_TOO_MANY_ERRORS, smtpd_hostname(s));
+			smtpd_reply_close(s, SMTP_R_TOO_MANY_ERRORS,
+			    smtpd_hostname(s));
 		}
 	}
 	if (!smtpd_flush(s, fd)) {
 		return;
 	}
 	if (s->input_eof && s->state != SMTPD_S_CLOSING) {
-		smtpd_close(s, s->state == SMTPD_S_DATA ? "eof-in-data" : "eof");
+		smtpd_close(s,
+		    s->state == SMTPD_S_DATA ? "eof-in-data" : "eof");
 	}
 }
 
@@ -268,7 +277,7 @@ smtpd_on_io(struct ev_io *io, uint32_t events)
 	struct smtpd_session *s = container_of(io, struct smtpd_session, io);
 
 	if (s->state == SMTPD_S_GREET_WAIT) {
-		smtpd_greet(s);	/* input before the greeting: refused there */
+		smtpd_greet(s); /* input before the greeting: refused there */
 		return;
 	}
 	if (s->state == SMTPD_S_DRAIN) {
@@ -302,7 +311,7 @@ smtpd_on_timer(struct ev_timer *t)
 	log_info("%s smtp in timeout state=%s", s->id,
 	    smtpd_state_names[s->state]);
 	if (s->state == SMTPD_S_CLOSING || s->write_blocked) {
-		smtpd_close(s, "timeout");	/* the client does not read */
+		smtpd_close(s, "timeout"); /* the client does not read */
 		return;
 	}
 	smtpd_txn_end(s);
@@ -313,8 +322,9 @@ smtpd_on_timer(struct ev_timer *t)
 static void
 smtpd_arm_timer(struct smtpd_session *s)
 {
-	ev_timer_start(&s->timer, s->state == SMTPD_S_DATA ?
-	    s->srv->timeout_data_ms : s->srv->timeout_command_ms,
+	ev_timer_start(&s->timer,
+	    s->state == SMTPD_S_DATA ? s->srv->timeout_data_ms :
+	                               s->srv->timeout_command_ms,
 	    smtpd_on_timer);
 }
 
@@ -326,7 +336,7 @@ smtpd_session_start(struct smtpd_session *s)
 
 	buf_init(&s->in, s->inmem, sizeof(s->inmem));
 	buf_init(&s->out, s->outmem, sizeof(s->outmem));
-	id_new(s->id);
+	rand_id(s->id);
 	net_addr_host(&s->peer, s->peer_ip, sizeof(s->peer_ip));
 	log_info("%s smtp in connect client=%s server=%s", s->id, s->peer_ip,
 	    s->srv->name);
@@ -337,7 +347,8 @@ smtpd_session_start(struct smtpd_session *s)
 	}
 	s->state = SMTPD_S_GREET_WAIT;
 	if (s->srv->greeting_delay_ms > 0) {
-		ev_timer_start(&s->timer, s->srv->greeting_delay_ms, smtpd_on_timer);
+		ev_timer_start(&s->timer, s->srv->greeting_delay_ms,
+		    smtpd_on_timer);
 		return;
 	}
 	smtpd_greet(s);

@@ -35,11 +35,11 @@
 /* System support */
 #define MBEDTLS_HAVE_ASM
 #define MBEDTLS_HAVE_TIME
-#define MBEDTLS_HAVE_TIME_DATE          /* X.509 validity periods */
+#define MBEDTLS_HAVE_TIME_DATE /* X.509 validity periods */
 #define MBEDTLS_PLATFORM_C
-#define MBEDTLS_PLATFORM_MEMORY         /* lets tern hook calloc/free */
+#define MBEDTLS_PLATFORM_MEMORY /* lets tern hook calloc/free */
 #define MBEDTLS_NO_PLATFORM_ENTROPY
-#define MBEDTLS_ENTROPY_HARDWARE_ALT    /* tern: mbedtls_hardware_poll() */
+#define MBEDTLS_ENTROPY_HARDWARE_ALT /* tern: mbedtls_hardware_poll() */
 
 /* Random numbers: entropy pool feeding CTR_DRBG (PSA uses the same) */
 #define MBEDTLS_ENTROPY_C
@@ -54,7 +54,7 @@
 #define MBEDTLS_PK_PARSE_C
 #define MBEDTLS_RSA_C
 #define MBEDTLS_PKCS1_V15
-#define MBEDTLS_PKCS1_V21               /* RSASSA-PSS: TLS 1.3 rsa_pss_rsae */
+#define MBEDTLS_PKCS1_V21 /* RSASSA-PSS: TLS 1.3 rsa_pss_rsae */
 #define MBEDTLS_ECP_C
 #define MBEDTLS_ECP_NIST_OPTIM
 #define MBEDTLS_ECP_DP_SECP256R1_ENABLED
@@ -62,28 +62,28 @@
 #define MBEDTLS_ECP_DP_CURVE25519_ENABLED
 #define MBEDTLS_ECDH_C
 #define MBEDTLS_ECDSA_C
-#define MBEDTLS_ECDSA_DETERMINISTIC     /* RFC 6979: no RNG in signatures */
-#define MBEDTLS_HMAC_DRBG_C             /* needed by the line above */
+#define MBEDTLS_ECDSA_DETERMINISTIC /* RFC 6979: no RNG in signatures */
+#define MBEDTLS_HMAC_DRBG_C /* needed by the line above */
 
 /* Symmetric ciphers: AEAD only */
 #define MBEDTLS_CIPHER_C
 #define MBEDTLS_AES_C
-#define MBEDTLS_AESNI_C                 /* x86_64 AES-NI, runtime detected */
-#define MBEDTLS_AES_ROM_TABLES          /* tables in .rodata, not RAM */
+#define MBEDTLS_AESNI_C /* x86_64 AES-NI, runtime detected */
+#define MBEDTLS_AES_ROM_TABLES /* tables in .rodata, not RAM */
 #define MBEDTLS_GCM_C
 #define MBEDTLS_CHACHA20_C
 #define MBEDTLS_POLY1305_C
 #define MBEDTLS_CHACHAPOLY_C
 
 /* Hashes, MACs, key derivation */
-#define MBEDTLS_MD_C                    /* also HMAC: mbedtls_md_hmac*() */
-#define MBEDTLS_MD5_C                   /* CRAM-MD5 (RFC 2195) */
-#define MBEDTLS_SHA1_C                  /* SCRAM-SHA-1, old certificates */
+#define MBEDTLS_MD_C /* also HMAC: mbedtls_md_hmac*() */
+#define MBEDTLS_MD5_C /* CRAM-MD5 (RFC 2195) */
+#define MBEDTLS_SHA1_C /* SCRAM-SHA-1, old certificates */
 #define MBEDTLS_SHA256_C
 #define MBEDTLS_SHA384_C
 #define MBEDTLS_SHA512_C
-#define MBEDTLS_HKDF_C                  /* TLS 1.3 key schedule */
-#define MBEDTLS_PKCS5_C                 /* PBKDF2 (SCRAM, RFC 5802) */
+#define MBEDTLS_HKDF_C /* TLS 1.3 key schedule */
+#define MBEDTLS_PKCS5_C /* PBKDF2 (SCRAM, RFC 5802) */
 #define MBEDTLS_BASE64_C
 
 /* PSA crypto: TLS 1.3 is built on it; call psa_crypto_init() at start */
@@ -107,7 +107,7 @@
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
 #define MBEDTLS_SSL_EXTENDED_MASTER_SECRET /* RFC 7627 */
 #define MBEDTLS_SSL_SERVER_NAME_INDICATION
-#define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE  /* TLS 1.3 needs it */
+#define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE /* TLS 1.3 needs it */
 #define MBEDTLS_SSL_ALL_ALERT_MESSAGES
 
 /* Diagnostics: mbedtls_strerror() for log lines, version for the banner */

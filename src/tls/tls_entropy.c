@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
-#include "mbedtls/build_info.h"
-#include "mbedtls/entropy.h"
+#include <mbedtls/build_info.h>
+#include <mbedtls/entropy.h>
 #include "tls/tls.h"
 
 int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len,
