@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -118,6 +119,26 @@ main_daemonize(void)
 	}
 }
 
+/* One descriptor per session, listener and file being written, and some. */
+static void
+main_fd_limit(const struct conf *conf)
+{
+	rlim_t want = (rlim_t)CONFIG_POOL_SESSIONS + CONFIG_POOL_LISTENERS + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want) {
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want) {
+		log_warn("open files limited to %llu; sessions beyond about "
+		         "%llu will wait",
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)(rl.rlim_cur > 80 ? rl.rlim_cur - 80 :
+		                                            0));
+	}
+}
+
 static size_t
 main_arena_size(void)
 {
@@ -177,6 +198,7 @@ main_tern(int argc, char **argv)
 	    ev_init(CONFIG_POOL_SESSIONS + 16) < 0) {
 		fatal("cannot reserve start-up memory: %s", strerror(errno));
 	}
+	main_fd_limit(conf);
 	rc = deliver_init(conf);
 	if (rc < 0) {
 		fatal("drop directory %s: %s", conf->drop, strerror(-rc));

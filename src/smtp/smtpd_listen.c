@@ -25,6 +25,9 @@ static struct smtpd_listener *smtpd_listeners;
 static uint32_t smtpd_nlisteners;
 static uint32_t *smtpd_srv_conns; /* per virtual server */
 static const struct conf *smtpd_conf;
+static struct ev_timer smtpd_pause_timer;
+
+#define SMTPD_PAUSE_MS 100 /* out of descriptors: listen again after */
 
 struct smtpd_txn *
 smtpd_txn_new(void)
@@ -107,6 +110,37 @@ smtpd_accept_one(struct smtpd_listener *l, int fd, const struct net_addr *peer)
 	smtpd_session_start(s);
 }
 
+static void smtpd_on_accept(struct ev_io *io, uint32_t events);
+
+static void
+smtpd_listeners_watch(uint32_t events)
+{
+	uint32_t k;
+
+	for (k = 0; k < smtpd_nlisteners; k++) {
+		ev_io_set(&smtpd_listeners[k].io, events);
+	}
+}
+
+static void
+smtpd_resume(struct ev_timer *t)
+{
+	smtpd_listeners_watch(EPOLLIN);
+}
+
+/*
+ * No descriptor for a new connection: stop accepting for a moment, or the
+ * level-triggered listener would spin the loop until one is free.
+ */
+static void
+smtpd_pause(int err)
+{
+	log_err("smtp in accept error=%s pause=%ums", strerror(-err),
+	    SMTPD_PAUSE_MS);
+	smtpd_listeners_watch(0);
+	ev_timer_start(&smtpd_pause_timer, SMTPD_PAUSE_MS, smtpd_resume);
+}
+
 static void
 smtpd_on_accept(struct ev_io *io, uint32_t events)
 {
@@ -120,11 +154,11 @@ smtpd_on_accept(struct ev_io *io, uint32_t events)
 			return;
 		}
 		if (fd < 0) {
-			if (fd == -EMFILE || fd == -ENFILE) {
-				log_err("smtp in accept error=%s",
-				    strerror(-fd));
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
+			    fd == -ENOMEM) {
+				smtpd_pause(fd);
 			}
-			return;
+			return; /* ECONNABORTED and the like: next event */
 		}
 		smtpd_accept_one(l, fd, &peer);
 	}
@@ -199,6 +233,7 @@ smtpd_shutdown(void)
 		net_close(fd);
 	}
 	smtpd_nlisteners = 0;
+	ev_timer_stop(&smtpd_pause_timer);
 	while ((s = pool_next(&smtpd_sessions, &slot)) != NULL) {
 		smtpd_session_kick(s);
 	}
