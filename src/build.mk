@@ -12,3 +12,4 @@ obj-y += smtp/smtp_reply.o smtp/smtp_cmd.o smtp/smtp_path.o \
 obj-y += smtp/smtpd_listen.o smtp/smtpd_session.o smtp/smtpd_cmd.o \
 	smtp/smtpd_data.o
 obj-y += deliver/deliver_local.o
+obj-$(CONFIG_SMTP_CHUNKING) += smtp/smtpd_bdat.o

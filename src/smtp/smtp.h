@@ -87,6 +87,9 @@ enum smtp_r {
 	SMTP_R_DATA_LINE_TOO_LONG,
 	SMTP_R_NUL_IN_DATA,
 	SMTP_R_PREGREET,
+	SMTP_R_BDAT_OK,
+	SMTP_R_BDAT_SYNTAX,
+	SMTP_R_DATA_IN_BDAT,
 	SMTP_R_COUNT
 };
 
@@ -225,6 +228,12 @@ void smtp_data_init(struct smtp_data *d, uint32_t line_max);
  */
 size_t smtp_data_scan(struct smtp_data *d, const char *in, size_t inlen,
     char *out, size_t *outlen);
+
+/*
+ * BDAT content (RFC 3030) has no transparency and no end marker: count
+ * its size and the Received headers of its header section only.
+ */
+void smtp_data_inspect(struct smtp_data *d, const char *in, size_t inlen);
 
 /* ---- the receiving server --------------------------------------------- */
 

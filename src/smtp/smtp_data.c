@@ -126,3 +126,23 @@ bare:
 	*outlen = o;
 	return i;
 }
+
+void
+smtp_data_inspect(struct smtp_data *d, const char *in, size_t inlen)
+{
+	size_t i;
+
+	d->size += inlen;
+	for (i = 0; i < inlen && d->in_header; i++) {
+		if (in[i] == '\n') {
+			smtp_data_line_end(d);
+		} else if (in[i] != '\r') {
+			if (d->hdr_len < sizeof(d->hdr) &&
+			    d->hdr_len == d->line_len) {
+				d->hdr[d->hdr_len++] = in[i];
+			}
+			d->line_len++;
+		}
+	}
+	d->line_len = d->in_header ? d->line_len : 0;
+}

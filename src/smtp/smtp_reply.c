@@ -90,6 +90,11 @@ static const struct smtp_reply smtp_replies[SMTP_R_COUNT] = {
 	    "Message refused: line longer than %u octets" },
 	[SMTP_R_NUL_IN_DATA] = { 554, "5.6.0",
 	    "Message refused: NUL in message text" },
+	[SMTP_R_BDAT_OK] = { 250, "2.0.0", "%llu octets received" },
+	[SMTP_R_BDAT_SYNTAX] = { 501, "5.5.4",
+	    "Syntax: BDAT size [LAST]; cannot find the next command, closing" },
+	[SMTP_R_DATA_IN_BDAT] = { 503, "5.5.1",
+	    "Bad sequence of commands, BDAT transaction in progress" },
 	[SMTP_R_PREGREET] = { 554, "5.5.1",
 	    "%s Protocol error: command sent before the greeting" },
 };

@@ -45,7 +45,8 @@ static void
 smtpd_ehlo_keywords(struct smtpd_session *s)
 {
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
-		IF_SMTP_SMTPUTF8("SMTPUTF8", ) "ENHANCEDSTATUSCODES" };
+		IF_SMTP_SMTPUTF8("SMTPUTF8", )
+		    IF_SMTP_CHUNKING("CHUNKING", ) "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
 
 	for (k = 0; k < n; k++) {
@@ -364,19 +365,21 @@ smtpd_cmd_unimplemented(struct smtpd_session *s, const struct smtp_cmd *c)
 }
 
 static const struct smtpd_cmd_def smtpd_cmds[] = {
-	{ SMTP_V_HELO, ANY_GREETED, smtpd_cmd_helo },
-	{ SMTP_V_EHLO, ANY_GREETED, smtpd_cmd_helo },
+	{ SMTP_V_HELO, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_helo },
+	{ SMTP_V_EHLO, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_helo },
 	{ SMTP_V_MAIL, SMTPD_ST(SMTPD_S_HELO), smtpd_cmd_mail },
 	{ SMTP_V_RCPT, SMTPD_ST(SMTPD_S_MAIL) | SMTPD_ST(SMTPD_S_RCPT),
 	    smtpd_cmd_rcpt },
 	{ SMTP_V_DATA, SMTPD_ST(SMTPD_S_RCPT), smtpd_cmd_data },
-	{ SMTP_V_RSET, ANY_GREETED, smtpd_cmd_rset },
-	{ SMTP_V_NOOP, ANY_GREETED, smtpd_cmd_noop },
-	{ SMTP_V_QUIT, ANY_GREETED, smtpd_cmd_quit },
-	{ SMTP_V_HELP, ANY_GREETED, smtpd_cmd_help },
-	{ SMTP_V_VRFY, ANY_GREETED, smtpd_cmd_vrfy },
-	{ SMTP_V_EXPN, ANY_GREETED, smtpd_cmd_expn },
-	{ SMTP_V_BDAT, ANY_GREETED, smtpd_cmd_unimplemented },
+	{ SMTP_V_RSET, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_rset },
+	{ SMTP_V_NOOP, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_noop },
+	{ SMTP_V_QUIT, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_quit },
+	{ SMTP_V_HELP, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_help },
+	{ SMTP_V_VRFY, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_vrfy },
+	{ SMTP_V_EXPN, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT), smtpd_cmd_expn },
+	{ SMTP_V_BDAT, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT),
+	    IF_SMTP_CHUNKING(smtpd_cmd_bdat)
+	        IF_NOT_SMTP_CHUNKING(smtpd_cmd_unimplemented) },
 	{ SMTP_V_STARTTLS, ANY_GREETED, smtpd_cmd_unimplemented },
 	{ SMTP_V_AUTH, ANY_GREETED, smtpd_cmd_unimplemented },
 	{ SMTP_V_ETRN, ANY_GREETED, smtpd_cmd_unimplemented },
@@ -393,9 +396,13 @@ smtpd_sequence_error(const struct smtpd_session *s, enum smtp_verb v)
 	case SMTP_V_MAIL:
 		return SMTP_R_NESTED_MAIL;
 	case SMTP_V_RCPT:
-		return SMTP_R_NEED_MAIL;
+		return s->state == SMTPD_S_BDAT ? SMTP_R_DATA_IN_BDAT :
+		                                  SMTP_R_NEED_MAIL;
 	case SMTP_V_DATA:
 		/* RFC 2920 3.1: DATA after no accepted recipient is 554 */
+		if (s->state == SMTPD_S_BDAT) {
+			return SMTP_R_DATA_IN_BDAT; /* RFC 3030 3 */
+		}
 		return s->state == SMTPD_S_MAIL ? SMTP_R_NO_VALID_RCPT :
 		                                  SMTP_R_NEED_MAIL;
 	default:

@@ -1,8 +1,9 @@
 /*
- * smtpd_data.c — DATA: the 354, the trace headers, the message text
- * streamed through the scanner into the staged file, and the verdict at
- * the end of data. Nothing is acknowledged before deliver_commit() has
- * made the message durable in every mailbox (RFC 5321 4.1.1.4, 6.1).
+ * smtpd_data.c — the message: staging with its trace headers, DATA (the
+ * 354 and the text streamed through the scanner), and the verdict at the
+ * end of data that DATA and BDAT share. Nothing is acknowledged before
+ * deliver_commit() has made the message durable in every mailbox
+ * (RFC 5321 4.1.1.4, 6.1).
  */
 #include <string.h>
 
@@ -45,8 +46,8 @@ smtpd_data_trace(struct smtpd_session *s)
 	return deliver_write(&t->msg, buf_data(&b), buf_size(&b));
 }
 
-void
-smtpd_data_begin(struct smtpd_session *s)
+int
+smtpd_msg_stage(struct smtpd_session *s)
 {
 	struct smtpd_txn *t = s->txn;
 	int rc;
@@ -58,19 +59,28 @@ smtpd_data_begin(struct smtpd_session *s)
 	if (rc < 0) {
 		log_err("%s smtp in id=%s stage-error=%s", s->id, t->id,
 		    strerror(-rc));
+		deliver_abort(&t->msg);
+	}
+	smtp_data_init(&t->data, s->srv->max_line_length);
+	return rc;
+}
+
+void
+smtpd_data_begin(struct smtpd_session *s)
+{
+	if (smtpd_msg_stage(s) < 0) {
 		smtpd_txn_end(s);
 		smtpd_set_state(s, SMTPD_S_HELO);
 		smtpd_reply(s, SMTP_R_LOCAL_ERROR);
 		return;
 	}
-	smtp_data_init(&t->data, s->srv->max_line_length);
 	smtpd_set_state(s, SMTPD_S_DATA);
 	ev_timer_start(&s->timer, s->srv->timeout_data_ms, s->timer.fn);
 	smtpd_reply(s, SMTP_R_DATA_GO);
 }
 
-static bool
-smtpd_data_oversize(const struct smtpd_session *s, uint64_t size)
+bool
+smtpd_msg_oversize(const struct smtpd_session *s, uint64_t size)
 {
 	const struct conf_server *srv = s->srv;
 
@@ -81,7 +91,7 @@ smtpd_data_oversize(const struct smtpd_session *s, uint64_t size)
 
 /* The verdict at the end of data; the reply says it. */
 static enum smtp_r
-smtpd_data_verdict(struct smtpd_session *s)
+smtpd_data_verdict(struct smtpd_session *s, bool bdat)
 {
 	const struct smtp_data *d = &s->txn->data;
 	const struct conf_server *srv = s->srv;
@@ -96,10 +106,10 @@ smtpd_data_verdict(struct smtpd_session *s)
 	    s->session_bytes + d->size > srv->max_session_size) {
 		return SMTP_R_SESSION_SIZE;
 	}
-	if (d->flags & SMTP_DATA_NUL) {
+	if ((d->flags & SMTP_DATA_NUL) && !bdat) {
 		return SMTP_R_NUL_IN_DATA;
 	}
-	if (d->flags & SMTP_DATA_LONG_LINE) {
+	if ((d->flags & SMTP_DATA_LONG_LINE) && !bdat) {
 		return SMTP_R_DATA_LINE_TOO_LONG;
 	}
 	if (srv->max_hops != 0 && d->received > srv->max_hops) {
@@ -108,11 +118,11 @@ smtpd_data_verdict(struct smtpd_session *s)
 	return SMTP_R_NONE;
 }
 
-static void
-smtpd_data_end(struct smtpd_session *s)
+void
+smtpd_msg_end(struct smtpd_session *s, bool bdat)
 {
 	struct smtpd_txn *t = s->txn;
-	enum smtp_r r = smtpd_data_verdict(s);
+	enum smtp_r r = smtpd_data_verdict(s, bdat);
 	int rc;
 
 	smtpd_set_state(s, SMTPD_S_HELO);
@@ -166,7 +176,7 @@ smtpd_data_feed(struct smtpd_session *s)
 		smtpd_reply_close(s, SMTP_R_BARE_NEWLINE_DATA);
 		return false;
 	}
-	if (out > 0 && !t->failed && !smtpd_data_oversize(s, t->data.size) &&
+	if (out > 0 && !t->failed && !smtpd_msg_oversize(s, t->data.size) &&
 	    !(t->data.flags & (SMTP_DATA_NUL | SMTP_DATA_LONG_LINE))) {
 		rc = deliver_write(&t->msg, p, out);
 		if (rc < 0) {
@@ -178,7 +188,7 @@ smtpd_data_feed(struct smtpd_session *s)
 	}
 	buf_consume(&s->in, used);
 	if (t->data.state == SMTP_DS_DONE) {
-		smtpd_data_end(s);
+		smtpd_msg_end(s, false);
 	}
 	return true;
 }

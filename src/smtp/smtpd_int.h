@@ -21,6 +21,7 @@ enum smtpd_state {
 	SMTPD_S_MAIL, /* sender given */
 	SMTPD_S_RCPT, /* at least one recipient */
 	SMTPD_S_DATA, /* message text arriving */
+	SMTPD_S_BDAT, /* BDAT transaction between chunks (RFC 3030) */
 	SMTPD_S_CLOSING, /* last reply queued; close when flushed */
 	SMTPD_S_DRAIN, /* reply sent, our side shut: discard input */
 	SMTPD_S_COUNT
@@ -57,6 +58,10 @@ struct smtpd_session {
 	bool discard_line; /* skipping the rest of an over-long line */
 	bool input_eof;
 	bool write_blocked;
+	bool chunk_active; /* BDAT octets still to come */
+	bool chunk_last;
+	uint8_t chunk_reply; /* enum smtp_r when the chunk is refused */
+	uint64_t chunk_left;
 	struct net_addr peer;
 	char peer_ip[46];
 	char id[11];
@@ -82,9 +87,19 @@ void smtpd_txn_end(struct smtpd_session *s);
 void smtpd_command(struct smtpd_session *s, const char *line, size_t len);
 
 /* smtpd_data.c */
+/* Stage the message file with its trace headers; the scanner reset. */
+int smtpd_msg_stage(struct smtpd_session *s);
+bool smtpd_msg_oversize(const struct smtpd_session *s, uint64_t size);
+/* The verdict, the commit and the reply; ends the transaction. */
+void smtpd_msg_end(struct smtpd_session *s, bool bdat);
 void smtpd_data_begin(struct smtpd_session *s);
 /* Consume DATA input; false when it needs more. */
 bool smtpd_data_feed(struct smtpd_session *s);
+
+/* smtpd_bdat.c (CONFIG_SMTP_CHUNKING) */
+void smtpd_cmd_bdat(struct smtpd_session *s, const struct smtp_cmd *c);
+/* Consume chunk octets; false when it needs more input. */
+bool smtpd_bdat_feed(struct smtpd_session *s);
 
 /* smtpd_listen.c */
 struct smtpd_txn *smtpd_txn_new(void);

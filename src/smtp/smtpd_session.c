@@ -21,6 +21,7 @@ static const char *const smtpd_state_names[SMTPD_S_COUNT] = {
 	"mail",
 	"rcpt",
 	"data",
+	"bdat",
 	"closing",
 	"drain",
 };
@@ -207,6 +208,12 @@ smtpd_run(struct smtpd_session *s)
 			}
 			continue;
 		}
+		if (s->chunk_active) {
+			if (!smtpd_bdat_feed(s)) {
+				break;
+			}
+			continue;
+		}
 		if (s->state == SMTPD_S_DATA) {
 			if (!smtpd_data_feed(s)) {
 				break;
@@ -235,7 +242,9 @@ smtpd_run(struct smtpd_session *s)
 	}
 	if (s->input_eof && s->state != SMTPD_S_CLOSING) {
 		smtpd_close(s,
-		    s->state == SMTPD_S_DATA ? "eof-in-data" : "eof");
+		    s->state == SMTPD_S_DATA || s->chunk_active ?
+		        "eof-in-data" :
+		        "eof");
 	}
 }
 
@@ -323,8 +332,9 @@ static void
 smtpd_arm_timer(struct smtpd_session *s)
 {
 	ev_timer_start(&s->timer,
-	    s->state == SMTPD_S_DATA ? s->srv->timeout_data_ms :
-	                               s->srv->timeout_command_ms,
+	    s->state == SMTPD_S_DATA || s->chunk_active ?
+	        s->srv->timeout_data_ms :
+	        s->srv->timeout_command_ms,
 	    smtpd_on_timer);
 }
 
