@@ -1,22 +1,63 @@
 #!/usr/bin/python3
-"""Memory with N idle connected sessions (default 1000).
+"""Memory with N idle connected SMTP sessions (default 1000), tern vs Postfix.
 
-    tools/bench/idle_sessions.py [--tern BIN] [--sessions N] [--postfix]
+    tools/bench/idle_sessions.py [--tern BIN] [--sessions N] [--no-postfix]
+                                 [--postfix-root DIR] [--keep-log FILE]
 
-Starts tern on a scratch configuration on loopback, opens N connections,
-waits for every greeting, and reports the tern process's RSS and PSS
-(from /proc/PID/smaps_rollup), before and with the sessions, and per
-session. With --postfix it does the same against Debian's Postfix
-(master + smtpd processes, summed PSS), when postfix is installed.
+tern: starts tern on a scratch configuration on 127.0.0.1, opens N
+connections, waits for every 220 greeting, and reports the tern process's
+RSS and PSS (from /proc/PID/smaps_rollup) before and with the sessions, and
+per session.
+
+Postfix (skipped with --no-postfix; needs root): in the same run, does the
+same against Debian's Postfix package and prints the ratios Postfix/tern of
+PSS and RSS with the sessions open; the last line is
+`ratio: postfix/tern pss=NNNx rss=NNNx`.
+
+Which Postfix: --postfix-root DIR (a tree holding usr/lib/postfix/sbin and
+usr/sbin, "/" for an installed package); else the installed package if
+/usr/lib/postfix/sbin/master exists; else the Debian binary package is
+fetched with `apt-get download postfix` and unpacked with `dpkg-deb -x` into
+output/bench/postfix/ (reused by later runs; `apt-get install` is run only
+for missing runtime libraries listed in the package's Depends). The package
+is never installed by this script, so /etc/postfix, the system's users and
+other MTAs (exim4) are left alone.
+
+How Postfix runs: `master -c CONF -d -s` in the foreground with
+LD_LIBRARY_PATH=ROOT/usr/lib/postfix (imported into the daemons via
+import_environment) and a scratch config, queue and data directory in a
+temp dir. master.cf has only smtpd on 127.0.0.1:PORT (process limit N+10,
+no chroot, no postscreen, no TLS) and postlogd (maillog_file = /dev/stdout,
+so Postfix's log lands in a file; it is shown on failure). main.cf sets
+default_process_limit = N+10, smtpd_client_connection_count_limit = 0,
+smtpd_client_connection_rate_limit = 0, smtpd_peername_lookup = no and an
+empty local_recipient_maps (so smtpd needs neither anvil nor proxymap), so
+every connection gets its own smtpd process and greeting. mail_owner is
+"postfix" when that user exists, else "nobody" (no user is created).
+Memory is summed over the master and every process descending from it
+(master, postlogd, N smtpd): the PSS sum is the instance's real share; the
+RSS sum counts shared pages once per process, as `ps` totals do. Afterwards
+the master gets SIGTERM (which it passes on to its children, like `postfix
+abort`); the bench is a child subreaper, so the daemons it orphans are
+reaped here; survivors (any process whose cwd is the scratch queue
+directory) are killed by pid, and the temp dir is removed.
 """
 import argparse
+import ctypes
+import grp
 import os
+import pwd
 import resource
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "../.."))
 
 
 def free_port():
@@ -26,7 +67,7 @@ def free_port():
 
 
 def mem_kib(pid):
-    out = {}
+    out = {"Rss": 0, "Pss": 0}
     with open("/proc/%d/smaps_rollup" % pid) as f:
         for line in f:
             parts = line.split()
@@ -35,32 +76,92 @@ def mem_kib(pid):
     return out
 
 
-def open_sessions(port, n):
+def listening(port):
+    """True when something listens on 127.0.0.1:port (no connection made)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1] == want and parts[3] == "0A":
+                return True
+    return False
+
+
+def open_sessions(port, n, timeout=60):
     socks = []
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        socks.append(s)
-    for s in socks:
-        data = b""
-        while not data.endswith(b"\r\n"):
-            chunk = s.recv(512)
-            if not chunk:
-                raise SystemExit("connection closed before the greeting")
-            data += chunk
-        if not data.startswith(b"220"):
-            raise SystemExit("no greeting: %r" % data)
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            socks.append(s)
+        for s in socks:
+            data = b""
+            while not data.endswith(b"\r\n"):
+                chunk = s.recv(512)
+                if not chunk:
+                    raise RuntimeError("connection %d closed before the greeting"
+                                       % (socks.index(s) + 1))
+                data += chunk
+            if not data.startswith(b"220"):
+                raise RuntimeError("no greeting: %r" % data)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
     return socks
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--tern", default=os.path.join(here, "../../output/x86_64/tern"))
-    ap.add_argument("--sessions", type=int, default=1000)
-    args = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+def proc_table():
+    """{pid: (ppid, comm)} for every process."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        table[int(name)] = (ppid, comm)
+    return table
 
+
+def tree(root_pid):
+    """{pid: comm} for root_pid and every process whose parent chain leads to it."""
+    table = proc_table()
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = {}, [root_pid]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            out[pid] = table[pid][1]
+            todo.extend(children.get(pid, []))
+    return out
+
+
+def tree_mem(root_pid):
+    """Summed Rss/Pss (KiB) and per-program process counts of a process tree."""
+    total = {"Rss": 0, "Pss": 0}
+    counts = {}
+    for pid, comm in tree(root_pid).items():
+        try:
+            m = mem_kib(pid)
+        except (OSError, ProcessLookupError):
+            continue  # exited meanwhile
+        total["Rss"] += m["Rss"]
+        total["Pss"] += m["Pss"]
+        counts[comm] = counts.get(comm, 0) + 1
+    total["procs"] = sum(counts.values())
+    total["counts"] = counts
+    return total
+
+
+# --------------------------------------------------------------------- tern
+
+def run_tern(binary, n):
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         conf = os.path.join(tmp, "tern.conf")
@@ -69,8 +170,8 @@ def main():
                     "badmail %s/badmail\nmax-sessions %d\n"
                     "domain localhost {\n mailbox postmaster\n}\n"
                     "server default {\n listen 127.0.0.1:%d\n}\n"
-                    % (tmp, tmp, tmp, args.sessions + 24, port))
-        p = subprocess.Popen([args.tern, "-c", conf], stderr=subprocess.DEVNULL)
+                    % (tmp, tmp, tmp, n + 24, port))
+        p = subprocess.Popen([binary, "-c", conf], stderr=subprocess.DEVNULL)
         try:
             for _ in range(100):
                 try:
@@ -80,7 +181,7 @@ def main():
                     time.sleep(0.05)
             time.sleep(0.2)
             before = mem_kib(p.pid)
-            socks = open_sessions(port, args.sessions)
+            socks = open_sessions(port, n)
             time.sleep(0.3)
             after = mem_kib(p.pid)
             for s in socks:
@@ -88,12 +189,318 @@ def main():
         finally:
             p.terminate()
             p.wait(5)
+    return before, after
+
+
+# ------------------------------------------------------------------ Postfix
+
+def run_quiet(cmd, **kw):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (%d):\n%s" % (" ".join(cmd), r.returncode,
+                                                   r.stdout))
+    return r.stdout
+
+
+def postfix_binaries(root):
+    return [os.path.join(root, "usr/lib/postfix/sbin", b)
+            for b in ("master", "smtpd", "postlogd")]
+
+
+def missing_libs(root):
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix"))
+    missing = set()
+    for b in postfix_binaries(root):
+        out = subprocess.run(["ldd", b], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, universal_newlines=True,
+                             env=env).stdout
+        missing.update(l.split()[0] for l in out.splitlines() if "not found" in l)
+    return sorted(missing)
+
+
+def installed(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", pkg],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       universal_newlines=True)
+    return r.returncode == 0 and r.stdout.endswith(" installed")
+
+
+def fetch_postfix(cache):
+    """Debian's postfix .deb unpacked under cache/root; returns (root, version)."""
+    root = os.path.join(cache, "root")
+    debs = sorted(f for f in os.listdir(cache) if f.startswith("postfix_")
+                  and f.endswith(".deb")) if os.path.isdir(cache) else []
+    if not (debs and os.path.exists(os.path.join(root, "usr/lib/postfix/sbin/master"))):
+        os.makedirs(cache, exist_ok=True)
+        for f in debs:
+            os.unlink(os.path.join(cache, f))
+        get = ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "postfix"]
+        try:
+            run_quiet(get, cwd=cache)
+        except RuntimeError:
+            run_quiet(["apt-get", "update", "-q"])  # a fresh machine's lists
+            run_quiet(get, cwd=cache)
+        debs = sorted(f for f in os.listdir(cache) if f.startswith("postfix_")
+                      and f.endswith(".deb"))
+        tmp_root = tempfile.mkdtemp(prefix="root.", dir=cache)
+        run_quiet(["dpkg-deb", "-x", os.path.join(cache, debs[-1]), tmp_root])
+        shutil.rmtree(root, ignore_errors=True)
+        os.rename(tmp_root, root)
+    deb = os.path.join(cache, debs[-1])
+    if missing_libs(root):
+        # Runtime libraries only (libicu72, libdb5.3, libssl3, ...): installing
+        # them conflicts with nothing; postfix itself is not installed.
+        deps = run_quiet(["dpkg-deb", "-f", deb, "Depends"])
+        libs = [d.split()[0] for d in deps.replace("|", ",").split(",")
+                if d.strip().startswith("lib")
+                and not installed(d.split()[0])]  # never upgrade libc6 & co
+        print("installing Postfix's runtime libraries: %s" % " ".join(libs))
+        run_quiet(["apt-get", "install", "-y", "-q", "--no-install-recommends"]
+                  + libs, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    version = run_quiet(["dpkg-deb", "-f", deb, "Version"]).strip()
+    return root, "Debian postfix %s, unpacked from %s (not installed)" % (
+        version, os.path.relpath(deb, REPO) if deb.startswith(REPO) else deb)
+
+
+def find_postfix(args):
+    if args.postfix_root:
+        root = os.path.abspath(args.postfix_root)
+        env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix"))
+        v = run_quiet([os.path.join(root, "usr/sbin/postconf"), "-d", "-h",
+                       "mail_version"], env=env).strip()
+        return root, "Postfix %s from %s" % (v, root)
+    if os.path.exists("/usr/lib/postfix/sbin/master"):
+        v = run_quiet(["dpkg-query", "-W", "-f", "${Version}", "postfix"]).strip()
+        return "/", "Debian postfix %s, installed package" % v
+    return fetch_postfix(os.path.join(REPO, "output/bench/postfix"))
+
+
+def user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def postfix_identities():
+    """mail_owner, setgid_group, default_privs: existing, distinct, unprivileged."""
+    if user_exists("postfix") and group_exists("postdrop"):
+        return "postfix", "postdrop", "nobody"
+    owner_gid = pwd.getpwnam("nobody").pw_gid
+    for g in ("mail", "postdrop", "daemon", "users"):
+        if group_exists(g) and grp.getgrnam(g).gr_gid not in (0, owner_gid):
+            return "nobody", g, "daemon"
+    raise RuntimeError("no group usable as Postfix's setgid_group")
+
+
+def write_postfix_conf(tmp, root, port, n):
+    owner, sgid, privs = postfix_identities()
+    conf, queue, data = (os.path.join(tmp, d) for d in ("conf", "queue", "data"))
+    os.chmod(tmp, 0o755)
+    for d in (conf, queue, os.path.join(queue, "pid"), data,
+              os.path.join(queue, "public"), os.path.join(queue, "private")):
+        os.makedirs(d)
+    pw = pwd.getpwnam(owner)
+    for d in (data, os.path.join(queue, "public"), os.path.join(queue, "private")):
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    limit = n + 10
+    with open(os.path.join(conf, "main.cf"), "w") as f:
+        f.write("""\
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+meta_directory = {conf}
+daemon_directory = {root}/usr/lib/postfix/sbin
+command_directory = {root}/usr/sbin
+shlib_directory = {root}/usr/lib/postfix
+mail_owner = {owner}
+setgid_group = {sgid}
+default_privs = {privs}
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH
+maillog_file = /dev/stdout
+myhostname = bench.test
+mydomain = bench.test
+mydestination = localhost
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+default_process_limit = {limit}
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_peername_lookup = no
+local_recipient_maps =
+""".format(queue=queue, data=data, conf=conf, root=root.rstrip("/"),
+           owner=owner, sgid=sgid, privs=privs, limit=limit))
+    with open(os.path.join(conf, "master.cf"), "w") as f:
+        f.write("127.0.0.1:%d inet n - n - %d smtpd\n"
+                "postlog unix-dgram n - n - 1 postlogd\n" % (port, limit))
+    open(os.path.join(conf, "dynamicmaps.cf"), "w").close()
+    return conf, queue
+
+
+def become_subreaper():
+    """Orphaned Postfix daemons get reparented to us (not PID 1), so we reap them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def stop_tree(master, pids, queue):
+    """SIGTERM the master (it passes the signal on); then kill survivors by pid."""
+    if master.poll() is None:
+        master.send_signal(signal.SIGTERM)
+        try:
+            master.wait(10)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            master.wait(5)
+    deadline = time.time() + 10
+    while True:
+        reap()
+        # Known descendants, and anything still working in this instance's
+        # queue directory (every Postfix daemon chdirs there).
+        left = []
+        for pid in set(pids) | set(int(p) for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                if os.readlink("/proc/%d/cwd" % pid) == queue:
+                    left.append(pid)
+            except OSError:
+                pass
+        if not left:
+            reap()
+            return
+        if time.time() > deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            deadline = time.time() + 5
+        time.sleep(0.1)
+
+
+def run_postfix(args, n):
+    if os.geteuid() != 0:
+        raise RuntimeError("the Postfix comparison needs root (or --no-postfix)")
+    root, desc = find_postfix(args)
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix"))
+    become_subreaper()
+    with tempfile.TemporaryDirectory(prefix="bench-postfix.") as tmp:
+        port = free_port()
+        conf, queue = write_postfix_conf(tmp, root, port, n)
+        log_path = os.path.join(tmp, "maillog")
+        log = open(log_path, "w")
+        master = subprocess.Popen(
+            [os.path.join(root, "usr/lib/postfix/sbin/master"), "-c", conf, "-d", "-s"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env, cwd=tmp)
+        seen = set()
+        socks = []
+        try:
+            for _ in range(200):
+                if listening(port) or master.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if master.poll() is not None or not listening(port):
+                raise RuntimeError(
+                    "Postfix master did not start (exit %s); its errors before "
+                    "postlogd runs go to syslog only (try strace -f)" % master.poll())
+            time.sleep(0.5)  # postlogd starts on the master's first log line
+            before = tree_mem(master.pid)
+            t0 = time.time()
+            socks = open_sessions(port, n)
+            greet_s = time.time() - t0
+            time.sleep(0.5)
+            seen.update(tree(master.pid))
+            after = tree_mem(master.pid)
+            smtpd = after["counts"].get("smtpd", 0)
+            if smtpd < n:
+                raise RuntimeError("only %d smtpd processes for %d sessions" % (smtpd, n))
+        except BaseException:
+            log.flush()
+            with open(log_path) as f:
+                sys.stderr.write("--- Postfix log:\n" + f.read()[-4000:])
+            raise
+        finally:
+            for s in socks:
+                s.close()
+            seen.update(tree(master.pid))
+            stop_tree(master, seen, queue)
+            log.close()
+            if args.keep_log:
+                shutil.copyfile(log_path, args.keep_log)
+    return desc, before, after, greet_s
+
+
+# --------------------------------------------------------------------- main
+
+def ratio(a, b):
+    r = a / float(b)
+    return "%.0fx" % r if r >= 100 else "%.1fx" % r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tern", default=os.path.join(REPO, "output/x86_64/tern"))
+    ap.add_argument("--sessions", type=int, default=1000)
+    ap.add_argument("--no-postfix", action="store_true",
+                    help="measure tern only")
+    ap.add_argument("--postfix-root",
+                    help="tree with usr/lib/postfix/sbin and usr/sbin ('/' if installed)")
+    ap.add_argument("--keep-log", help="copy Postfix's log to this file")
+    args = ap.parse_args()
     n = args.sessions
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * n + 256  # tern and the bench share the limit; Postfix's master inherits it
+    if hard != resource.RLIM_INFINITY and hard < want:
+        sys.exit("RLIMIT_NOFILE hard limit %d is below %d for %d sessions" % (hard, want, n))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, max(want, 65536))), hard))
+
+    before, after = run_tern(args.tern, n)
     print("tern idle sessions=%d" % n)
     print("  before: rss=%d KiB pss=%d KiB" % (before["Rss"], before["Pss"]))
     print("  with sessions: rss=%d KiB (%.2f MiB) pss=%d KiB" % (
         after["Rss"], after["Rss"] / 1024.0, after["Pss"]))
-    print("  per session: %.2f KiB rss" % ((after["Rss"] - before["Rss"]) / n))
+    print("  per session: %.2f KiB rss, %.2f KiB pss" % (
+        (after["Rss"] - before["Rss"]) / n, (after["Pss"] - before["Pss"]) / n))
+    sys.stdout.flush()
+    if args.no_postfix:
+        return 0
+
+    desc, pbefore, pafter, greet_s = run_postfix(args, n)
+    print("postfix idle sessions=%d (%s; master -d, smtpd per connection)" % (n, desc))
+    print("  before: processes=%d rss=%d KiB pss=%d KiB" % (
+        pbefore["procs"], pbefore["Rss"], pbefore["Pss"]))
+    print("  with sessions: processes=%d (%s) rss=%d KiB (%.2f MiB, summed) "
+          "pss=%d KiB (%.2f MiB)" % (
+              pafter["procs"],
+              " ".join("%s=%d" % kv for kv in sorted(pafter["counts"].items())),
+              pafter["Rss"], pafter["Rss"] / 1024.0,
+              pafter["Pss"], pafter["Pss"] / 1024.0))
+    print("  per session: %.2f KiB rss, %.2f KiB pss (all greeted in %.1f s)" % (
+        (pafter["Rss"] - pbefore["Rss"]) / n, (pafter["Pss"] - pbefore["Pss"]) / n,
+        greet_s))
+    print("ratio: postfix/tern pss=%s rss=%s" % (
+        ratio(pafter["Pss"], after["Pss"]), ratio(pafter["Rss"], after["Rss"])))
+    return 0
 
 
 if __name__ == "__main__":
