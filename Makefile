@@ -70,7 +70,8 @@ CC := $(TOOLCHAIN_CC)
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wundef -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
 	-Werror -fno-strict-aliasing -I$(O)/include -Isrc $(TOOLCHAIN_CFLAGS)
-LDFLAGS :=
+LDFLAGS := -pthread
+CFLAGS += -pthread
 ifeq ($(CONFIG_OPTIMIZE_SIZE),y)
 CFLAGS += -Os -ffunction-sections -fdata-sections
 LDFLAGS += -Wl,--gc-sections

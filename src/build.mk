@@ -3,7 +3,7 @@
 
 obj-y += main.o
 obj-y += core/arena.o core/pool.o core/buf.o core/ev.o core/log.o core/str.o \
-	core/rand.o core/date.o
+	core/rand.o core/date.o core/crc32c.o
 obj-y += net/net_sock.o
 obj-y += tls/tls_version.o tls/tls_entropy.o
 obj-y += conf/conf_parse.o conf/conf_build.o conf/conf_load.o
@@ -11,5 +11,10 @@ obj-y += smtp/smtp_reply.o smtp/smtp_cmd.o smtp/smtp_path.o \
 	smtp/smtp_param.o smtp/smtp_data.o
 obj-y += smtp/smtpd_listen.o smtp/smtpd_session.o smtp/smtpd_cmd.o \
 	smtp/smtpd_data.o
+obj-y += queue/jrnl_rec.o queue/jrnl_write.o queue/jrnl_recover.o \
+	queue/qidx.o queue/queue_msg.o queue/queue_read.o
+obj-$(CONFIG_DEBUG_FAULTS) += queue/jrnl_fault.o
+obj-$(if $(CONFIG_DEBUG_FAULTS),,y) += queue/jrnl_io.o
+obj-y += route/dsched.o
 obj-y += deliver/deliver_local.o
 obj-$(CONFIG_SMTP_CHUNKING) += smtp/smtpd_bdat.o

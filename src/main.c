@@ -17,6 +17,8 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "deliver/deliver.h"
+#include "queue/queue.h"
+#include "route/route.h"
 #include "smtp/smtp.h"
 #include "tls/tls.h"
 
@@ -31,6 +33,7 @@ main_usage(void)
 {
 	fprintf(stderr,
 	    "usage: tern [-c FILE] [-d] [-t] [-V]\n"
+	    "       tern journal check [-v] DIR\n"
 	    "  -c FILE  configuration file (default: the embedded one)\n"
 	    "  -d       run as a daemon, log to syslog\n"
 	    "  -t       check the configuration and exit\n"
@@ -52,9 +55,16 @@ main_version(void)
 	    ENABLE_LOG_SYSLOG ? " syslog" : "");
 }
 
+#define MAIN_GRACE_MS 30000 /* for messages in progress at shutdown */
+
+static uint64_t main_stop_deadline;
+
 static void
 main_stop_check(struct ev_timer *t)
 {
+	if (ev_now() >= main_stop_deadline) {
+		smtpd_kill_all();
+	}
 	if (smtpd_sessions_active() == 0) {
 		ev_break();
 		return;
@@ -76,6 +86,7 @@ main_on_signal(struct ev_io *io, uint32_t events)
 		if (!main_stopping) {
 			main_stopping = true;
 			log_info("shutdown signal=%u", si.ssi_signo);
+			main_stop_deadline = ev_now() + MAIN_GRACE_MS;
 			smtpd_shutdown();
 			main_stop_check(&main_stop_timer);
 		}
@@ -144,9 +155,78 @@ main_arena_size(void)
 {
 	/* every pool, worst case; untouched pages cost nothing */
 	return (size_t)CONFIG_POOL_SESSIONS * (4096 + 64) +
-	    (size_t)CONFIG_POOL_TRANSACTIONS *
-	    (sizeof(struct deliver_rcpt) * CONFIG_SMTPD_RCPT_MAX + 4096) +
-	    MAIN_ARENA_SLACK;
+	    (size_t)CONFIG_POOL_TRANSACTIONS * 2048 +
+	    (size_t)CONFIG_QUEUE_MAX_MESSAGES *
+	    (CONFIG_SMTPD_RCPT_MAX + 256 + 3 * sizeof(uint64_t)) +
+	    (size_t)CONFIG_DSCHED_JOBS * (2 * CONFIG_SMTPD_RCPT_MAX + 512) +
+	    4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 + MAIN_ARENA_SLACK;
+}
+
+static void
+main_report(const char *what, const struct queue_report *r)
+{
+	printf("%s: segments=%u records=%llu messages=%u dropped=%u "
+	       "torn=%u torn-bytes=%llu bad-records=%u\n",
+	    what, r->segments, (unsigned long long)r->records, r->messages,
+	    r->dropped, r->torn, (unsigned long long)r->torn_bytes,
+	    r->bad_records);
+}
+
+/* tern journal check [-v] DIR: what recovery would do; changes nothing */
+static int
+main_journal(int argc, char **argv)
+{
+	struct queue_report rep;
+	bool verbose = argc == 4 && strcmp(argv[2], "-v") == 0;
+	const char *dir = argv[argc - 1];
+	int rc;
+
+	if (argc < 3 || strcmp(argv[1], "check") != 0 ||
+	    (argc == 4 && !verbose) || argc > 4) {
+		main_usage();
+	}
+	log_open(false, LOG_L_WARN);
+	if (arena_init(main_arena_size()) < 0) {
+		fatal("cannot reserve memory");
+	}
+	rc = queue_check(dir, &rep, verbose);
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s\n", dir, strerror(-rc));
+		return 1;
+	}
+	main_report(dir, &rep);
+	if (rep.torn > 0) {
+		printf("recovery would cut %llu bytes of torn tail\n",
+		    (unsigned long long)rep.torn_bytes);
+	}
+	if (rep.dropped > 0) {
+		printf("recovery would drop %u messages never acknowledged\n",
+		    rep.dropped);
+	}
+	return rep.bad_records > 0 ? 1 : 0;
+}
+
+static void
+main_start(const struct conf *conf)
+{
+	const struct dsched_agent *local;
+	struct queue_report rep;
+	int rc;
+
+	rc = queue_init(conf, &rep);
+	if (rc < 0) {
+		fatal("spool %s: %s", conf->spool, strerror(-rc));
+	}
+	log_info("queue recovered segments=%u records=%llu messages=%u "
+	         "dropped=%u torn-bytes=%llu bad-records=%u",
+	    rep.segments, (unsigned long long)rep.records, rep.messages,
+	    rep.dropped, (unsigned long long)rep.torn_bytes, rep.bad_records);
+	rc = deliver_init(conf, &local);
+	if (rc < 0) {
+		fatal("drop directory %s: %s", conf->drop, strerror(-rc));
+	}
+	dsched_init(conf, local);
+	smtpd_init(conf);
 }
 
 static int
@@ -199,16 +279,14 @@ main_tern(int argc, char **argv)
 		fatal("cannot reserve start-up memory: %s", strerror(errno));
 	}
 	main_fd_limit(conf);
-	rc = deliver_init(conf);
-	if (rc < 0) {
-		fatal("drop directory %s: %s", conf->drop, strerror(-rc));
-	}
 	main_signals();
-	smtpd_init(conf);
+	main_start(conf);
 	arena_seal();
 	log_info("tern %s started config=%s hostname=%s arena=%zu",
 	    TERN_VERSION, conf->source, conf->hostname, arena_used());
 	rc = ev_run();
+	deliver_fini();
+	queue_fini();
 	log_info("tern stopped");
 	conf_free(conf);
 	return rc < 0 ? 1 : 0;
@@ -217,5 +295,8 @@ main_tern(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "journal") == 0) {
+		return main_journal(argc - 1, argv + 1);
+	}
 	return main_tern(argc, argv);
 }

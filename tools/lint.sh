@@ -3,7 +3,8 @@
 #   format     clang-format (.clang-format) leaves src/ as it is
 #   cppcheck   no warnings (warning, portability, performance)
 #   layering   a part includes only its own headers and the one header of
-#              a lower part (core <- net <- conf <- tls, deliver <- smtp)
+#              a lower part (core <- net <- conf <- tls, queue <- route <-
+#              deliver, smtp <- admin <- main)
 #   prefixes   every function carries its file's prefix; none uses a
 #              prefix that musl, lwIP or mbedTLS owns
 #   ifdef      no #if/#ifdef in .c files (Kconfig removes whole files)
@@ -39,8 +40,11 @@ allowed() {
 	net) echo "" ;;
 	conf) echo "net" ;;
 	tls) echo "conf net" ;;
-	deliver) echo "conf net" ;;
-	smtp) echo "conf net deliver tls" ;;
+	queue) echo "conf" ;;
+	route) echo "conf net queue" ;;
+	deliver) echo "conf net queue route" ;;
+	smtp) echo "conf net queue route tls" ;;
+	admin) echo "conf net queue route deliver smtp tls" ;;
 	*) echo "*" ;;
 	esac
 }

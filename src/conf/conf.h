@@ -56,6 +56,14 @@ struct conf_server {
 	int line;
 };
 
+#define CONF_RETRY_MAX 8
+
+struct conf_queue {
+	uint32_t retry_ms[CONF_RETRY_MAX]; /* first, second, ..., then every */
+	uint32_t nretry;
+	uint64_t expire_ms;
+};
+
 struct conf {
 	char *source; /* file name, or "(embedded default)" */
 	char *hostname;
@@ -64,6 +72,7 @@ struct conf {
 	char *badmail;
 	uint32_t max_sessions; /* 0: the whole pool */
 	enum log_level log_level;
+	struct conf_queue queue;
 	struct conf_domain *domains;
 	uint32_t ndomains;
 	struct conf_server *servers;

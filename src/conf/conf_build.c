@@ -188,10 +188,17 @@ conf_set_value(struct conf_ctx *cx, const struct conf_stmt *st,
 		}
 		break;
 	}
-	if (!ok) {
-		conf_error(cx, st->file, st->line, "%s: '%s' is not %s%s",
-		    cs->name, val, conf_type_hint[cs->type],
-		    cs->type == CONF_COUNT ? " in range" : "");
+	if (!ok && cs->max != UINT64_MAX && cs->type != CONF_BOOL &&
+	    cs->type != CONF_STR) {
+		conf_error(cx, st->file, st->line,
+		    "%s: '%s' is not %s from 0 to %llu", cs->name, val,
+		    conf_type_hint[cs->type],
+		    (unsigned long long)(cs->type == CONF_DURATION ?
+		            cs->max / 1000 :
+		            cs->max));
+	} else if (!ok) {
+		conf_error(cx, st->file, st->line, "%s: '%s' is not %s",
+		    cs->name, val, conf_type_hint[cs->type]);
 	}
 }
 
@@ -621,6 +628,72 @@ conf_global_log_level(struct conf_ctx *cx, const struct conf_stmt *st,
 	    "log-level takes error, warn, info or debug");
 }
 
+static void
+conf_queue_retry(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_queue *q)
+{
+	uint64_t ms;
+	uint32_t k;
+
+	if (st->nargs < 2 || st->nargs - 1 > CONF_RETRY_MAX) {
+		conf_error(cx, st->file, st->line,
+		    "retry takes 1 to %d durations (the last repeats)",
+		    CONF_RETRY_MAX);
+		return;
+	}
+	for (k = 1; k < st->nargs; k++) {
+		if (!conf_parse_duration(st->args[k], &ms) || ms < 1000) {
+			conf_error(cx, st->file, st->line,
+			    "retry: '%s' is not a duration of 1s or more",
+			    st->args[k]);
+			return;
+		}
+		q->retry_ms[k - 1] = (uint32_t)ms;
+	}
+	q->nretry = st->nargs - 1;
+}
+
+static void
+conf_queue(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
+{
+	const struct conf_stmt *in;
+	uint64_t ms;
+
+	if (st->nargs != 1 || !st->has_block) {
+		conf_error(cx, st->file, st->line, "queue takes a { } block");
+		return;
+	}
+	for (in = st->block; in != NULL; in = in->next) {
+		if (strcmp(in->args[0], "retry") == 0) {
+			conf_queue_retry(cx, in, &c->queue);
+		} else if (strcmp(in->args[0], "expire") == 0) {
+			if (in->nargs != 2 ||
+			    !conf_parse_duration(in->args[1], &ms) ||
+			    ms < 1000) {
+				conf_error(cx, in->file, in->line,
+				    "expire takes a duration such as 2d");
+				continue;
+			}
+			c->queue.expire_ms = ms;
+		} else {
+			conf_error(cx, in->file, in->line,
+			    "unknown queue setting '%s' (retry, expire)",
+			    in->args[0]);
+		}
+	}
+}
+
+static void
+conf_queue_defaults(struct conf_queue *q)
+{
+	static const uint32_t retry[] = { 15 * 60000, 30 * 60000, 60 * 60000,
+		240 * 60000 };
+
+	memcpy(q->retry_ms, retry, sizeof(retry));
+	q->nretry = ARRAY_SIZE(retry);
+	q->expire_ms = 2ull * 86400000;
+}
+
 struct conf *
 conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 {
@@ -629,6 +702,7 @@ conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 
 	c->source = conf_strdup(cx, name, strlen(name));
 	c->log_level = LOG_L_INFO;
+	conf_queue_defaults(&c->queue);
 	c->domains = conf_alloc(cx,
 	    sizeof(*c->domains) * (conf_count(top, "domain", false) + 1));
 	c->servers = conf_alloc(cx,
@@ -638,6 +712,8 @@ conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 			conf_server(cx, st, c);
 		} else if (strcmp(st->args[0], "domain") == 0) {
 			conf_domain(cx, st, c);
+		} else if (strcmp(st->args[0], "queue") == 0) {
+			conf_queue(cx, st, c);
 		} else if (strcmp(st->args[0], "log-level") == 0) {
 			conf_global_log_level(cx, st, c);
 		} else if (!conf_apply_table(cx, st, conf_global_settings,

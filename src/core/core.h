@@ -174,6 +174,46 @@ NORETURN void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* Broken invariants only. */
 NORETURN void panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
+/* ---- checksums and byte order ----------------------------------------- */
+
+/* CRC-32C; start with crc = 0, feed pieces in order. */
+uint32_t crc32c_update(uint32_t crc, const void *data, size_t len);
+
+/* Little-endian fields of on-disk formats, whatever the host's order. */
+static inline void
+le_put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+static inline void
+le_put32(unsigned char *p, uint32_t v)
+{
+	le_put16(p, (uint16_t)v);
+	le_put16(p + 2, (uint16_t)(v >> 16));
+}
+static inline void
+le_put64(unsigned char *p, uint64_t v)
+{
+	le_put32(p, (uint32_t)v);
+	le_put32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint16_t
+le_get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t
+le_get32(const unsigned char *p)
+{
+	return le_get16(p) | ((uint32_t)le_get16(p + 2) << 16);
+}
+static inline uint64_t
+le_get64(const unsigned char *p)
+{
+	return le_get32(p) | ((uint64_t)le_get32(p + 4) << 32);
+}
+
 /* ---- strings, ids, time -------------------------------------------------- */
 
 /* Copy with truncation; always NUL-terminates; returns strlen(src). */

@@ -1,40 +1,19 @@
 /*
  * deliver.h — delivery agents. For now one: local mailboxes in the drop
- * directory, Maildir style (<drop>/<domain>/<mailbox>/{tmp,new,cur}).
- *
- * A message is staged once in <drop>/.incoming while it arrives, then
- * hard-linked into each recipient's tmp/ and renamed into new/, with the
- * file and every directory touched fsynced before deliver_commit()
- * returns: only then may the server say 250.
+ * directory, Maildir style (<drop>/<domain>/<mailbox>/{tmp,new,cur}), fed
+ * by the scheduler from the queue and run on a worker thread of its own so
+ * that mailbox writes and syncs never hold up the event loop.
  */
 #ifndef TERN_DELIVER_H
 #define TERN_DELIVER_H
 
-#include "core/core.h"
+#include "route/route.h"
 
-struct conf;
-
-struct deliver_msg {
-	int fd; /* -1: nothing staged */
-	char name[128]; /* unique Maildir file name */
-	uint64_t size;
-};
-
-struct deliver_rcpt {
-	const char *domain;
-	const char *mailbox;
-};
-
-/* Create the drop directory and the Maildirs of every configured mailbox. */
-int deliver_init(const struct conf *c);
-/* Stage a new message file named after id. */
-int deliver_begin(struct deliver_msg *m, const char *id);
-/* Append bytes to the staged file (all of them, or an error). */
-int deliver_write(struct deliver_msg *m, const void *data, size_t n);
-/* Make the staged file durable and visible in every mailbox; n >= 1. */
-int deliver_commit(struct deliver_msg *m, const struct deliver_rcpt *rcpts,
-    uint32_t n);
-/* Throw the staged file away (refused or broken transaction). */
-void deliver_abort(struct deliver_msg *m);
+/*
+ * Create the drop directory and the Maildir of every configured mailbox,
+ * start the worker; the agent to give the scheduler.
+ */
+int deliver_init(const struct conf *c, const struct dsched_agent **agent);
+void deliver_fini(void);
 
 #endif

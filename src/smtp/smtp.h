@@ -49,6 +49,8 @@ enum smtp_r {
 	SMTP_R_TOO_MANY_MESSAGES,
 	SMTP_R_LOCAL_ERROR,
 	SMTP_R_NO_TXN,
+	SMTP_R_NO_STORAGE,
+	SMTP_R_COMMIT_FAILED,
 	SMTP_R_TOO_MANY_RCPTS,
 	SMTP_R_UNRECOGNIZED,
 	SMTP_R_LINE_TOO_LONG,
@@ -241,6 +243,8 @@ void smtp_data_inspect(struct smtp_data *d, const char *in, size_t inlen);
 int smtpd_init(const struct conf *conf);
 /* Stop accepting, end idle sessions with 421, let busy ones finish. */
 void smtpd_shutdown(void);
+/* The grace time is over: end every session now. */
+void smtpd_kill_all(void);
 uint32_t smtpd_sessions_active(void);
 
 #endif

@@ -112,6 +112,12 @@ smtpd_bdat_done(struct smtpd_session *s)
 	smtpd_reply(s, SMTP_R_BDAT_OK, (unsigned long long)t->data.size);
 }
 
+static void
+smtpd_bdat_wake(struct queue_waiter *w)
+{
+	smtpd_resume(container_of(w, struct smtpd_session, qwait));
+}
+
 bool
 smtpd_bdat_feed(struct smtpd_session *s)
 {
@@ -123,12 +129,14 @@ smtpd_bdat_feed(struct smtpd_session *s)
 		return false;
 	}
 	if (s->chunk_reply == SMTP_R_NONE && n > 0) {
-		smtp_data_inspect(&t->data, p, n);
-		if (!t->failed && !smtpd_msg_oversize(s, t->data.size) &&
-		    deliver_write(&t->msg, p, n) < 0) {
-			deliver_abort(&t->msg);
-			t->failed = true;
+		s->qwait.fn = smtpd_bdat_wake;
+		if (!queue_body_ready(n, &s->qwait)) {
+			smtpd_pause(
+			    s); /* back-pressure: the writer is behind */
+			return false;
 		}
+		smtp_data_inspect(&t->data, p, n);
+		smtpd_msg_write(s, p, n);
 	}
 	buf_consume(&s->in, n);
 	s->chunk_left -= n;

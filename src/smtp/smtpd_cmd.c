@@ -126,6 +126,9 @@ smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *c,
 	    s->session_bytes + t->params.size > srv->max_session_size) {
 		return SMTP_R_SESSION_SIZE;
 	}
+	if (queue_space_check(t->params.size) < 0) {
+		return SMTP_R_NO_STORAGE; /* RFC 1870 6.1, RFC 3463 4.3.1 */
+	}
 	return SMTP_R_NONE;
 }
 
@@ -152,7 +155,6 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->txn = t;
-	rand_id(t->id);
 	smtpd_set_state(s, SMTPD_S_MAIL);
 	smtpd_reply(s, SMTP_R_MAIL_OK, t->from.addr);
 }
@@ -174,14 +176,48 @@ smtpd_postmaster_domain(const struct smtpd_session *s, const char **mbox)
 	return NULL;
 }
 
+/* The message in the journal begins with its first recipient. */
+static enum smtp_r
+smtpd_rcpt_queue(struct smtpd_session *s, const char *addr,
+    const struct conf_domain *d, const char **mbox, uint32_t n)
+{
+	struct smtpd_txn *t = s->txn;
+	struct queue_env env = { t->from.addr, s->helo, s->peer_ip,
+		s->srv->name, t->params.size, (uint8_t)t->params.body,
+		t->params.smtputf8 };
+	uint32_t k;
+	int rc = 0;
+
+	if (t->qm == NULL) {
+		rc = queue_msg_begin(&env, &t->qm);
+	}
+	if (rc == -ENOMEM || rc == -ENOSPC || rc == -EAGAIN) {
+		return SMTP_R_NO_STORAGE;
+	}
+	if (rc < 0) {
+		return SMTP_R_LOCAL_ERROR;
+	}
+	if (queue_msg_nrcpt(t->qm) + n > CONFIG_SMTPD_RCPT_MAX) {
+		return SMTP_R_TOO_MANY_RCPTS;
+	}
+	for (k = 0; k < n && rc == 0; k++) {
+		rc = queue_msg_rcpt(t->qm, addr, d->name, mbox[k]);
+	}
+	if (rc < 0) {
+		/* some of its mailboxes are in: this message cannot go on */
+		t->failed = true;
+		return SMTP_R_LOCAL_ERROR;
+	}
+	return SMTP_R_NONE;
+}
+
 /* Policy: which local mailboxes the recipient reaches. */
 static enum smtp_r
 smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 {
-	struct smtpd_txn *t = s->txn;
 	const char *mbox[64];
 	const struct conf_domain *d;
-	uint32_t n, k;
+	uint32_t n;
 
 	if (p->domain_off == p->local_len) {
 		d = smtpd_postmaster_domain(s, mbox);
@@ -200,14 +236,7 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 	if (n == 0) {
 		return SMTP_R_USER_UNKNOWN;
 	}
-	if (t->nlocal + n > ARRAY_SIZE(t->local)) {
-		return SMTP_R_TOO_MANY_RCPTS;
-	}
-	for (k = 0; k < n; k++) {
-		t->local[t->nlocal].domain = d->name;
-		t->local[t->nlocal++].mailbox = mbox[k];
-	}
-	return SMTP_R_NONE;
+	return smtpd_rcpt_queue(s, p->addr, d, mbox, n);
 }
 
 static void

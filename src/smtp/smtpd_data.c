@@ -1,9 +1,9 @@
 /*
- * smtpd_data.c — the message: staging with its trace headers, DATA (the
- * 354 and the text streamed through the scanner), and the verdict at the
- * end of data that DATA and BDAT share. Nothing is acknowledged before
- * deliver_commit() has made the message durable in every mailbox
- * (RFC 5321 4.1.1.4, 6.1).
+ * smtpd_data.c — the message text: the trace header, DATA (the 354 and
+ * the text streamed through the scanner into the journal), and the end
+ * of data that DATA and BDAT share: the verdict, the commit, and the 250
+ * sent from the journal's commit callback once the message is on stable
+ * storage, never before (RFC 5321 4.1.1.4, 6.1).
  */
 #include <string.h>
 
@@ -19,56 +19,46 @@ smtpd_data_protocol(const struct smtpd_session *s)
 	return s->txn->params.smtputf8 ? "UTF8SMTP" : "ESMTP";
 }
 
-/* Return-Path (RFC 5321 4.4) and Received (4.4, RFC 5322 3.6.7) */
-static int
-smtpd_data_trace(struct smtpd_session *s)
+/* Received (RFC 5321 4.4, RFC 5322 3.6.7); Return-Path comes at delivery */
+int
+smtpd_msg_stage(struct smtpd_session *s)
 {
 	struct smtpd_txn *t = s->txn;
 	char hdr[1024], date[64];
 	struct buf b;
 
+	smtp_data_init(&t->data, s->srv->max_line_length);
 	buf_init(&b, hdr, sizeof(hdr));
 	date_rfc5322(date, sizeof(date));
 	if (buf_printf(&b,
-	        "Return-Path: <%s>\r\n"
 	        "Received: from %s ([%s])\r\n\tby %s (tern) with %s id %s",
-	        t->from.addr, s->helo, s->peer_ip, smtpd_hostname(s),
-	        smtpd_data_protocol(s), t->id) < 0) {
+	        s->helo, s->peer_ip, smtpd_hostname(s), smtpd_data_protocol(s),
+	        queue_msg_idtext(t->qm)) < 0 ||
+	    (t->nrcpt == 1 &&
+	        buf_printf(&b, "\r\n\tfor <%s>", t->first_rcpt) < 0) ||
+	    buf_printf(&b, "; %s\r\n", date) < 0) {
 		return -ENOSPC;
 	}
-	if (t->nrcpt == 1 &&
-	    buf_printf(&b, "\r\n\tfor <%s>", t->first_rcpt) < 0) {
-		return -ENOSPC;
-	}
-	if (buf_printf(&b, "; %s\r\n", date) < 0) {
-		return -ENOSPC;
-	}
-	return deliver_write(&t->msg, buf_data(&b), buf_size(&b));
+	return queue_msg_body(t->qm, buf_data(&b), buf_size(&b));
 }
 
-int
-smtpd_msg_stage(struct smtpd_session *s)
+void
+smtpd_msg_write(struct smtpd_session *s, const char *p, size_t n)
 {
 	struct smtpd_txn *t = s->txn;
-	int rc;
 
-	rc = deliver_begin(&t->msg, t->id);
-	if (rc == 0) {
-		rc = smtpd_data_trace(s);
+	if (n == 0 || t->failed || smtpd_msg_oversize(s, t->data.size)) {
+		return;
 	}
-	if (rc < 0) {
-		log_err("%s smtp in id=%s stage-error=%s", s->id, t->id,
-		    strerror(-rc));
-		deliver_abort(&t->msg);
+	if (queue_msg_body(t->qm, p, n) < 0) {
+		t->failed = true; /* 451 at the end of data */
 	}
-	smtp_data_init(&t->data, s->srv->max_line_length);
-	return rc;
 }
 
 void
 smtpd_data_begin(struct smtpd_session *s)
 {
-	if (smtpd_msg_stage(s) < 0) {
+	if (s->txn->failed || smtpd_msg_stage(s) < 0) {
 		smtpd_txn_end(s);
 		smtpd_set_state(s, SMTPD_S_HELO);
 		smtpd_reply(s, SMTP_R_LOCAL_ERROR);
@@ -118,6 +108,37 @@ smtpd_data_verdict(struct smtpd_session *s, bool bdat)
 	return SMTP_R_NONE;
 }
 
+/* The journal's answer: durable (rc 0), or not (the client retries). */
+static void
+smtpd_on_commit(struct handle h, int rc)
+{
+	struct smtpd_session *s = smtpd_session_find(h);
+	struct smtpd_txn *t;
+
+	if (s == NULL || s->state != SMTPD_S_COMMIT) {
+		return; /* the client left; the message stays queued */
+	}
+	t = s->txn;
+	smtpd_set_state(s, SMTPD_S_HELO);
+	if (rc < 0) {
+		log_err("%s smtp in id=%s commit-error=%s", s->id,
+		    queue_msg_idtext(t->qm), strerror(-rc));
+		t->qm = NULL; /* the queue dropped it */
+		smtpd_reply(s, SMTP_R_COMMIT_FAILED);
+	} else {
+		s->session_bytes += t->data.size;
+		s->messages++;
+		log_info("%s smtp in id=%s accepted from=<%s> nrcpt=%u "
+		         "size=%llu",
+		    s->id, queue_msg_idtext(t->qm), t->from.addr, t->nrcpt,
+		    (unsigned long long)t->data.size);
+		smtpd_reply(s, SMTP_R_QUEUED, queue_msg_idtext(t->qm));
+		t->qm = NULL; /* the queue's now */
+	}
+	smtpd_txn_end(s);
+	smtpd_resume(s);
+}
+
 void
 smtpd_msg_end(struct smtpd_session *s, bool bdat)
 {
@@ -129,7 +150,7 @@ smtpd_msg_end(struct smtpd_session *s, bool bdat)
 	ev_timer_start(&s->timer, s->srv->timeout_command_ms, s->timer.fn);
 	if (r != SMTP_R_NONE) {
 		log_info("%s smtp in id=%s refused size=%llu reply=%u", s->id,
-		    t->id, (unsigned long long)t->data.size,
+		    queue_msg_idtext(t->qm), (unsigned long long)t->data.size,
 		    smtp_reply_get(r)->code);
 		smtpd_reply(s, r,
 		    r == SMTP_R_HOPS ? t->data.received :
@@ -137,21 +158,25 @@ smtpd_msg_end(struct smtpd_session *s, bool bdat)
 		smtpd_txn_end(s);
 		return;
 	}
-	rc = deliver_commit(&t->msg, t->local, t->nlocal);
+	rc = queue_msg_commit(t->qm, s->h, smtpd_on_commit);
 	if (rc < 0) {
-		log_err("%s smtp in id=%s deliver-error=%s", s->id, t->id,
-		    strerror(-rc));
-		smtpd_reply(s, SMTP_R_LOCAL_ERROR);
+		log_err("%s smtp in id=%s commit-error=%s", s->id,
+		    queue_msg_idtext(t->qm), strerror(-rc));
+		smtpd_reply(s, SMTP_R_COMMIT_FAILED);
 		smtpd_txn_end(s);
 		return;
 	}
-	s->session_bytes += t->data.size;
-	s->messages++;
-	log_info("%s smtp in id=%s accepted from=<%s> nrcpt=%u size=%llu",
-	    s->id, t->id, t->from.addr, t->nrcpt,
-	    (unsigned long long)t->data.size);
-	smtpd_reply(s, SMTP_R_QUEUED, t->id);
-	smtpd_txn_end(s);
+	smtpd_set_state(s, SMTPD_S_COMMIT);
+	smtpd_pause(s);
+}
+
+/* Journal space again: go on reading the message. */
+static void
+smtpd_data_wake(struct queue_waiter *w)
+{
+	struct smtpd_session *s = container_of(w, struct smtpd_session, qwait);
+
+	smtpd_resume(s);
 }
 
 bool
@@ -160,9 +185,13 @@ smtpd_data_feed(struct smtpd_session *s)
 	struct smtpd_txn *t = s->txn;
 	size_t used, out;
 	char *p;
-	int rc;
 
 	if (buf_size(&s->in) == 0) {
+		return false;
+	}
+	s->qwait.fn = smtpd_data_wake;
+	if (!queue_body_ready(buf_size(&s->in), &s->qwait)) {
+		smtpd_pause(s); /* back-pressure: the writer is behind */
 		return false;
 	}
 	/* in place: the scanner never writes ahead of what it read */
@@ -171,20 +200,13 @@ smtpd_data_feed(struct smtpd_session *s)
 	if (t->data.flags & SMTP_DATA_BARE_NL) {
 		/* the client and we disagree on where lines end: stop here */
 		log_info("%s smtp in id=%s refused reason=bare-cr-or-lf", s->id,
-		    t->id);
+		    queue_msg_idtext(t->qm));
 		smtpd_txn_end(s);
 		smtpd_reply_close(s, SMTP_R_BARE_NEWLINE_DATA);
 		return false;
 	}
-	if (out > 0 && !t->failed && !smtpd_msg_oversize(s, t->data.size) &&
-	    !(t->data.flags & (SMTP_DATA_NUL | SMTP_DATA_LONG_LINE))) {
-		rc = deliver_write(&t->msg, p, out);
-		if (rc < 0) {
-			log_err("%s smtp in id=%s write-error=%s", s->id, t->id,
-			    strerror(-rc));
-			deliver_abort(&t->msg);
-			t->failed = true; /* 451 at the end of data */
-		}
+	if (!(t->data.flags & (SMTP_DATA_NUL | SMTP_DATA_LONG_LINE))) {
+		smtpd_msg_write(s, p, out);
 	}
 	buf_consume(&s->in, used);
 	if (t->data.state == SMTP_DS_DONE) {

@@ -6,8 +6,8 @@
 #define TERN_SMTPD_INT_H
 
 #include "conf/conf.h"
-#include "deliver/deliver.h"
 #include "net/net.h"
+#include "queue/queue.h"
 #include "smtp/smtp.h"
 
 #define SMTPD_IN_SIZE 2048 /* > one command line; DATA reads this much */
@@ -22,6 +22,7 @@ enum smtpd_state {
 	SMTPD_S_RCPT, /* at least one recipient */
 	SMTPD_S_DATA, /* message text arriving */
 	SMTPD_S_BDAT, /* BDAT transaction between chunks (RFC 3030) */
+	SMTPD_S_COMMIT, /* end of data: waiting for the journal's sync */
 	SMTPD_S_CLOSING, /* last reply queued; close when flushed */
 	SMTPD_S_DRAIN, /* reply sent, our side shut: discard input */
 	SMTPD_S_COUNT
@@ -30,16 +31,13 @@ enum smtpd_state {
 #define SMTPD_ST(s) (1u << (s))
 
 struct smtpd_txn {
-	char id[11];
 	struct smtp_path from;
 	struct smtp_mail_params params;
 	struct smtp_data data;
-	struct deliver_msg msg;
+	struct queue_msg *qm; /* from the first accepted recipient */
 	char first_rcpt[SMTP_PATH_MAX];
 	uint32_t nrcpt; /* accepted RCPT commands */
-	uint32_t nlocal; /* mailboxes they reach */
-	bool failed; /* the staged file could not be written */
-	struct deliver_rcpt local[CONFIG_SMTPD_RCPT_MAX];
+	bool failed; /* the journal refused a piece: 451 at the end */
 };
 
 struct smtpd_session {
@@ -58,6 +56,8 @@ struct smtpd_session {
 	bool discard_line; /* skipping the rest of an over-long line */
 	bool input_eof;
 	bool write_blocked;
+	bool paused; /* waiting for journal space or a commit */
+	struct queue_waiter qwait;
 	bool chunk_active; /* BDAT octets still to come */
 	bool chunk_last;
 	uint8_t chunk_reply; /* enum smtp_r when the chunk is refused */
@@ -81,14 +81,19 @@ void smtpd_reply_more(struct smtpd_session *s, enum smtp_r r, ...);
 void smtpd_reply_close(struct smtpd_session *s, enum smtp_r r, ...);
 const char *smtpd_hostname(const struct smtpd_session *s);
 void smtpd_session_kick(struct smtpd_session *s);
+/* In the middle of a message (DATA, a BDAT chunk, a commit)? */
+bool smtpd_session_busy(const struct smtpd_session *s);
+extern bool smtpd_stopping; /* shutting down: 421 after the message */
 void smtpd_txn_end(struct smtpd_session *s);
 
 /* smtpd_cmd.c */
 void smtpd_command(struct smtpd_session *s, const char *line, size_t len);
 
 /* smtpd_data.c */
-/* Stage the message file with its trace headers; the scanner reset. */
+/* Start the message text with the trace header; the scanner reset. */
 int smtpd_msg_stage(struct smtpd_session *s);
+/* Append scanned text to the journal (room was checked). */
+void smtpd_msg_write(struct smtpd_session *s, const char *p, size_t n);
 bool smtpd_msg_oversize(const struct smtpd_session *s, uint64_t size);
 /* The verdict, the commit and the reply; ends the transaction. */
 void smtpd_msg_end(struct smtpd_session *s, bool bdat);
@@ -105,5 +110,9 @@ bool smtpd_bdat_feed(struct smtpd_session *s);
 struct smtpd_txn *smtpd_txn_new(void);
 void smtpd_txn_free(struct smtpd_txn *t);
 void smtpd_session_free(struct smtpd_session *s);
+struct smtpd_session *smtpd_session_find(struct handle h);
+/* Stop reading input until smtpd_resume(). */
+void smtpd_pause(struct smtpd_session *s);
+void smtpd_resume(struct smtpd_session *s);
 
 #endif

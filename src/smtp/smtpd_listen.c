@@ -26,6 +26,7 @@ static uint32_t smtpd_nlisteners;
 static uint32_t *smtpd_srv_conns; /* per virtual server */
 static const struct conf *smtpd_conf;
 static struct ev_timer smtpd_pause_timer;
+bool smtpd_stopping;
 
 #define SMTPD_PAUSE_MS 100 /* out of descriptors: listen again after */
 
@@ -35,9 +36,7 @@ smtpd_txn_new(void)
 	struct smtpd_txn *t = pool_get(&smtpd_txns, NULL);
 
 	if (t != NULL) {
-		/* not the recipient array: only what is used gets touched */
-		memset(t, 0, offsetof(struct smtpd_txn, local));
-		t->msg.fd = -1;
+		memset(t, 0, sizeof(*t));
 	}
 	return t;
 }
@@ -53,6 +52,12 @@ smtpd_session_free(struct smtpd_session *s)
 {
 	smtpd_srv_conns[s->srv_idx]--;
 	pool_put(&smtpd_sessions, s);
+}
+
+struct smtpd_session *
+smtpd_session_find(struct handle h)
+{
+	return pool_find(&smtpd_sessions, h);
 }
 
 uint32_t
@@ -123,7 +128,7 @@ smtpd_listeners_watch(uint32_t events)
 }
 
 static void
-smtpd_resume(struct ev_timer *t)
+smtpd_accept_resume(struct ev_timer *t)
 {
 	smtpd_listeners_watch(EPOLLIN);
 }
@@ -133,12 +138,12 @@ smtpd_resume(struct ev_timer *t)
  * level-triggered listener would spin the loop until one is free.
  */
 static void
-smtpd_pause(int err)
+smtpd_accept_pause(int err)
 {
 	log_err("smtp in accept error=%s pause=%ums", strerror(-err),
 	    SMTPD_PAUSE_MS);
 	smtpd_listeners_watch(0);
-	ev_timer_start(&smtpd_pause_timer, SMTPD_PAUSE_MS, smtpd_resume);
+	ev_timer_start(&smtpd_pause_timer, SMTPD_PAUSE_MS, smtpd_accept_resume);
 }
 
 static void
@@ -156,7 +161,7 @@ smtpd_on_accept(struct ev_io *io, uint32_t events)
 		if (fd < 0) {
 			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
 			    fd == -ENOMEM) {
-				smtpd_pause(fd);
+				smtpd_accept_pause(fd);
 			}
 			return; /* ECONNABORTED and the like: next event */
 		}
@@ -234,6 +239,20 @@ smtpd_shutdown(void)
 	}
 	smtpd_nlisteners = 0;
 	ev_timer_stop(&smtpd_pause_timer);
+	smtpd_stopping = true;
+	while ((s = pool_next(&smtpd_sessions, &slot)) != NULL) {
+		if (!smtpd_session_busy(s)) {
+			smtpd_session_kick(s);
+		}
+	}
+}
+
+void
+smtpd_kill_all(void)
+{
+	struct smtpd_session *s;
+	uint32_t slot = 0;
+
 	while ((s = pool_next(&smtpd_sessions, &slot)) != NULL) {
 		smtpd_session_kick(s);
 	}

@@ -22,6 +22,7 @@ static const char *const smtpd_state_names[SMTPD_S_COUNT] = {
 	"rcpt",
 	"data",
 	"bdat",
+	"commit",
 	"closing",
 	"drain",
 };
@@ -93,7 +94,9 @@ void
 smtpd_txn_end(struct smtpd_session *s)
 {
 	if (s->txn != NULL) {
-		deliver_abort(&s->txn->msg);
+		if (s->txn->qm != NULL) {
+			queue_msg_abort(s->txn->qm);
+		}
 		smtpd_txn_free(s->txn);
 		s->txn = NULL;
 	}
@@ -107,6 +110,7 @@ smtpd_close(struct smtpd_session *s, const char *reason)
 	log_info("%s smtp in disconnect reason=%s messages=%u errors=%u", s->id,
 	    reason, s->messages, s->errors);
 	smtpd_txn_end(s);
+	queue_wait_cancel(&s->qwait);
 	ev_timer_stop(&s->timer);
 	ev_io_stop(&s->io);
 	net_close(fd);
@@ -165,7 +169,7 @@ smtpd_flush(struct smtpd_session *s, int fd)
 	}
 	if (s->write_blocked) {
 		s->write_blocked = false;
-		ev_io_set(&s->io, EPOLLIN);
+		ev_io_set(&s->io, s->paused ? 0 : EPOLLIN);
 	}
 	if (s->state == SMTPD_S_CLOSING) {
 		if (buf_size(&s->in) == 0 && !net_pending(fd)) {
@@ -201,7 +205,13 @@ smtpd_run(struct smtpd_session *s)
 	int fd = s->io.fd;
 	size_t len;
 
-	while (s->state != SMTPD_S_CLOSING && !s->write_blocked) {
+	while (s->state != SMTPD_S_CLOSING && !s->write_blocked && !s->paused) {
+		if (smtpd_stopping && !smtpd_session_busy(s) &&
+		    s->state != SMTPD_S_DRAIN) {
+			smtpd_reply_close(s, SMTP_R_SHUTDOWN,
+			    smtpd_hostname(s));
+			break;
+		}
 		if (buf_room(&s->out) < SMTPD_REPLY_MAX) {
 			if (!smtpd_flush(s, fd)) {
 				return;
@@ -240,7 +250,7 @@ smtpd_run(struct smtpd_session *s)
 	if (!smtpd_flush(s, fd)) {
 		return;
 	}
-	if (s->input_eof && s->state != SMTPD_S_CLOSING) {
+	if (s->input_eof && s->state != SMTPD_S_CLOSING && !s->paused) {
 		smtpd_close(s,
 		    s->state == SMTPD_S_DATA || s->chunk_active ?
 		        "eof-in-data" :
@@ -298,7 +308,8 @@ smtpd_on_io(struct ev_io *io, uint32_t events)
 			return;
 		}
 	}
-	if (!s->write_blocked && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+	if (!s->write_blocked && !s->paused &&
+	    (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
 		smtpd_read(s);
 	}
 	smtpd_run(s);
@@ -362,6 +373,32 @@ smtpd_session_start(struct smtpd_session *s)
 		return;
 	}
 	smtpd_greet(s);
+}
+
+bool
+smtpd_session_busy(const struct smtpd_session *s)
+{
+	return s->state == SMTPD_S_DATA || s->state == SMTPD_S_COMMIT ||
+	    s->chunk_active;
+}
+
+void
+smtpd_pause(struct smtpd_session *s)
+{
+	s->paused = true;
+	if (!s->write_blocked) {
+		ev_io_set(&s->io, 0);
+	}
+}
+
+void
+smtpd_resume(struct smtpd_session *s)
+{
+	s->paused = false;
+	if (!s->write_blocked) {
+		ev_io_set(&s->io, EPOLLIN);
+	}
+	smtpd_run(s);
 }
 
 /* Shut-down: tell the client (best effort, no waiting) and go. */

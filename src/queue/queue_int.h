@@ -1,0 +1,51 @@
+/*
+ * queue_int.h — inside the queue part only: the index entry and the
+ * functions queue_index.c gives queue_msg.c.
+ */
+#ifndef TERN_QUEUE_INT_H
+#define TERN_QUEUE_INT_H
+
+#include "queue/jrnl.h"
+
+enum qmsg_state {
+	QMSG_BUILDING = 0, /* records being appended */
+	QMSG_COMMITTING, /* COMMIT appended, waiting for the sync */
+	QMSG_LIVE, /* durable: acknowledged and being delivered */
+};
+
+struct queue_msg {
+	uint64_t id;
+	uint64_t arrival;
+	uint64_t size; /* body bytes */
+	uint64_t seg_first;
+	uint64_t off_first; /* the MSG record */
+	uint64_t seg_last;
+	uint64_t off_end; /* just past the COMMIT record */
+	uint64_t seg_commit;
+	uint64_t commit_seq;
+	uint64_t next_retry;
+	uint64_t epoch; /* journal failures seen when it began */
+	struct queue_msg *hnext;
+	struct queue_msg *cnext; /* waiting for the sync */
+	struct handle owner;
+	queue_commit_fn commit_fn;
+	uint32_t nrcpt;
+	uint32_t ndone;
+	uint32_t attempts;
+	uint8_t state;
+	char idtext[QUEUE_ID_TEXT];
+	uint8_t rcpt[CONFIG_SMTPD_RCPT_MAX]; /* enum queue_rcpt_state */
+};
+
+void qidx_init(void);
+struct queue_msg *qidx_find(uint64_t id);
+struct queue_msg *qidx_new(uint64_t id);
+void qidx_free(struct queue_msg *m);
+void qidx_pin(struct queue_msg *m, uint64_t seg, uint64_t off);
+void qidx_seg_add(uint64_t seg);
+void qidx_settle(struct queue_report *rep);
+uint32_t qidx_count(void);
+uint32_t qidx_nsegments(void);
+struct queue_msg *qidx_next(uint32_t *slot);
+
+#endif

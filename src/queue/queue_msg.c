@@ -1,0 +1,590 @@
+/*
+ * queue_msg.c — the queue's life cycle of a message on the event loop:
+ * begin, recipients, body, commit (group commit through the writer; the
+ * owner is called back once it is durable), results, done; recovery at
+ * start-up, and the offline check.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "queue/queue_int.h"
+
+static struct {
+	const char *spool;
+	uint64_t reserve; /* free bytes below which MAIL gets 452 */
+	uint64_t epoch; /* journal failures so far */
+	uint64_t commits;
+	struct queue_msg *pending; /* waiting for the sync, in seq order */
+	struct queue_msg **pending_tail;
+	struct queue_waiter *waiters;
+	queue_due_fn due;
+	bool started;
+} queue = { .pending_tail = &queue.pending };
+
+const char *
+queue_spool(void)
+{
+	return queue.spool;
+}
+
+static uint64_t
+queue_new_id(void)
+{
+	static uint64_t last;
+	struct timespec ts;
+	uint64_t id;
+
+	/* microseconds since the epoch: unique, sortable by arrival */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	id = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	if (id <= last) {
+		id = last + 1;
+	}
+	last = id;
+	return id;
+}
+
+/* ---- appending ---------------------------------------------------------- */
+
+static int
+queue_append(struct queue_msg *m, uint8_t type, const void *p, size_t n)
+{
+	struct jrnl_pos pos;
+	int rc;
+
+	rc = jrnl_append(type, m->id, p, n, &pos);
+	if (rc < 0) {
+		return rc;
+	}
+	qidx_pin(m, pos.seg, pos.off);
+	if (type == JRNL_COMMIT) {
+		m->commit_seq = pos.seq;
+		m->seg_commit = pos.seg;
+		m->off_end = pos.off + jrnl_rec_size(n);
+	}
+	return 0;
+}
+
+static bool
+queue_space_ok(uint64_t want)
+{
+	struct statvfs sv;
+
+	if (statvfs(queue.spool, &sv) < 0) {
+		return true; /* cannot tell: the write will say */
+	}
+	return (uint64_t)sv.f_bavail * sv.f_frsize >= queue.reserve + want;
+}
+
+int
+queue_space_check(uint64_t size_hint)
+{
+	return queue_space_ok(size_hint) ? 0 : -ENOSPC;
+}
+
+int
+queue_msg_begin(const struct queue_env *env, struct queue_msg **out)
+{
+	unsigned char buf[2048];
+	struct jrnl_enc e = { buf, 0, sizeof(buf), false };
+	struct queue_msg *m;
+	int rc;
+
+	*out = NULL;
+	if (!queue_space_ok(env->size_hint)) {
+		return -ENOSPC;
+	}
+	m = qidx_new(queue_new_id());
+	if (m == NULL) {
+		return -ENOMEM;
+	}
+	m->arrival = (uint64_t)time(NULL);
+	m->epoch = queue.epoch;
+	snprintf(m->idtext, sizeof(m->idtext), "%016llx",
+	    (unsigned long long)m->id);
+	jrnl_put64(&e, m->arrival);
+	jrnl_put64(&e, env->size_hint);
+	jrnl_put8(&e, env->body);
+	jrnl_put8(&e, env->smtputf8);
+	jrnl_putstr(&e, env->from);
+	jrnl_putstr(&e, env->helo);
+	jrnl_putstr(&e, env->client);
+	jrnl_putstr(&e, env->server);
+	rc = e.overflow ? -EMSGSIZE : queue_append(m, JRNL_MSG, buf, e.len);
+	if (rc < 0) {
+		qidx_free(m);
+		return rc == -EAGAIN ? -ENOSPC : rc;
+	}
+	*out = m;
+	return 0;
+}
+
+int
+queue_msg_rcpt(struct queue_msg *m, const char *addr, const char *domain,
+    const char *mailbox)
+{
+	unsigned char buf[1024];
+	struct jrnl_enc e = { buf, 0, sizeof(buf), false };
+	int rc;
+
+	if (m->nrcpt >= CONFIG_SMTPD_RCPT_MAX) {
+		return -E2BIG;
+	}
+	jrnl_put32(&e, m->nrcpt);
+	jrnl_putstr(&e, addr);
+	jrnl_putstr(&e, domain);
+	jrnl_putstr(&e, mailbox);
+	rc = e.overflow ? -EMSGSIZE : queue_append(m, JRNL_RCPT, buf, e.len);
+	if (rc == 0) {
+		m->rcpt[m->nrcpt++] = QUEUE_R_PENDING;
+	}
+	return rc;
+}
+
+bool
+queue_body_ready(size_t n, struct queue_waiter *w)
+{
+	if (jrnl_room(n)) {
+		return true;
+	}
+	if (!w->queued) {
+		w->queued = true;
+		w->next = queue.waiters;
+		queue.waiters = w;
+	}
+	return false;
+}
+
+void
+queue_wait_cancel(struct queue_waiter *w)
+{
+	struct queue_waiter **pp;
+
+	if (!w->queued) {
+		return;
+	}
+	for (pp = &queue.waiters; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	w->queued = false;
+}
+
+/* The writer freed a buffer: every waiter tries again. */
+static void
+queue_on_space(void)
+{
+	struct queue_waiter *w = queue.waiters, *next;
+
+	queue.waiters = NULL;
+	for (; w != NULL; w = next) {
+		next = w->next;
+		w->queued = false;
+		w->fn(w);
+	}
+}
+
+int
+queue_msg_body(struct queue_msg *m, const void *data, size_t n)
+{
+	int rc = queue_append(m, JRNL_BODY, data, n);
+
+	if (rc == 0) {
+		m->size += n;
+	}
+	return rc;
+}
+
+int
+queue_msg_commit(struct queue_msg *m, struct handle h, queue_commit_fn fn)
+{
+	unsigned char buf[16];
+	struct jrnl_enc e = { buf, 0, sizeof(buf), false };
+	int rc;
+
+	if (m->epoch != queue.epoch) {
+		return -EIO; /* part of it was in a failed write */
+	}
+	jrnl_put64(&e, m->size);
+	jrnl_put32(&e, m->nrcpt);
+	rc = queue_append(m, JRNL_COMMIT, buf, e.len);
+	if (rc < 0) {
+		return rc;
+	}
+	m->state = QMSG_COMMITTING;
+	m->owner = h;
+	m->commit_fn = fn;
+	m->cnext = NULL;
+	*queue.pending_tail = m;
+	queue.pending_tail = &m->cnext;
+	queue.commits++;
+	jrnl_sync();
+	return 0;
+}
+
+void
+queue_msg_abort(struct queue_msg *m)
+{
+	if (m->state == QMSG_BUILDING) {
+		qidx_free(m); /* no COMMIT: recovery drops its records */
+	} else if (m->state == QMSG_COMMITTING) {
+		m->commit_fn = NULL; /* the owner is gone; the mail is not */
+	}
+}
+
+/* The writer made everything up to seq durable, or failed (rc < 0). */
+static void
+queue_on_durable(uint64_t seq, int rc)
+{
+	struct queue_msg *m;
+
+	if (rc < 0) {
+		queue.epoch++; /* messages being built cannot commit now */
+	}
+	while (
+	    (m = queue.pending) != NULL && (rc < 0 || m->commit_seq <= seq)) {
+		queue.pending = m->cnext;
+		if (queue.pending == NULL) {
+			queue.pending_tail = &queue.pending;
+		}
+		if (m->commit_fn != NULL) {
+			m->commit_fn(m->owner, rc);
+		}
+		if (rc < 0) {
+			qidx_free(m);
+			continue;
+		}
+		m->state = QMSG_LIVE;
+		if (queue.due != NULL) {
+			queue.due(m);
+		}
+	}
+}
+
+/* ---- delivering ---------------------------------------------------------- */
+
+void
+queue_set_due(queue_due_fn fn)
+{
+	queue.due = fn;
+}
+
+uint64_t
+queue_msg_id(const struct queue_msg *m)
+{
+	return m->id;
+}
+
+const char *
+queue_msg_idtext(const struct queue_msg *m)
+{
+	return m->idtext;
+}
+
+uint32_t
+queue_msg_nrcpt(const struct queue_msg *m)
+{
+	return m->nrcpt;
+}
+
+enum queue_rcpt_state
+queue_rcpt_state(const struct queue_msg *m, uint32_t i)
+{
+	return i < m->nrcpt ? (enum queue_rcpt_state)m->rcpt[i] :
+	                      QUEUE_R_FAILED;
+}
+
+void
+queue_msg_span(const struct queue_msg *m, struct queue_span *sp)
+{
+	sp->id = m->id;
+	sp->seg_first = m->seg_first;
+	sp->off_first = m->off_first;
+	sp->seg_last = m->seg_commit;
+	sp->off_end = m->off_end;
+}
+
+int
+queue_msg_result(struct queue_msg *m, uint32_t i, enum queue_rcpt_state st,
+    const char *reply, uint64_t retry_at)
+{
+	unsigned char buf[600];
+	struct jrnl_enc e = { buf, 0, sizeof(buf), false };
+	char r[512];
+
+	if (i >= m->nrcpt) {
+		return -EINVAL;
+	}
+	str_copy(r, reply, sizeof(r));
+	jrnl_put32(&e, i);
+	jrnl_put8(&e, (uint8_t)st);
+	jrnl_put64(&e, retry_at);
+	jrnl_putstr(&e, r);
+	if (st == QUEUE_R_DELIVERED || st == QUEUE_R_FAILED) {
+		if (m->rcpt[i] != QUEUE_R_DELIVERED &&
+		    m->rcpt[i] != QUEUE_R_FAILED) {
+			m->ndone++;
+		}
+	}
+	m->rcpt[i] = (uint8_t)st;
+	if (st == QUEUE_R_DEFERRED) {
+		m->next_retry = retry_at;
+	}
+	/* not synced on its own: a lost result means one more attempt */
+	return queue_append(m, JRNL_RESULT, buf, e.len);
+}
+
+void
+queue_msg_retry_at(struct queue_msg *m, uint64_t t)
+{
+	m->next_retry = t;
+	m->attempts++;
+}
+
+void
+queue_msg_done(struct queue_msg *m)
+{
+	if (queue_append(m, JRNL_DONE, NULL, 0) < 0) {
+		log_warn("queue id=%s done record not written (kept)",
+		    m->idtext);
+	}
+	qidx_free(m);
+}
+
+void
+queue_msg_info(const struct queue_msg *m, struct queue_info *qi)
+{
+	memset(qi, 0, sizeof(*qi));
+	snprintf(qi->id, sizeof(qi->id), "%016llx", (unsigned long long)m->id);
+	qi->arrival = m->arrival;
+	qi->size = m->size;
+	qi->next_retry = m->next_retry;
+	qi->nrcpt = m->nrcpt;
+	qi->ndone = m->ndone;
+	qi->attempts = m->attempts;
+	queue_msg_span(m, &qi->span);
+}
+
+void
+queue_foreach(queue_info_fn fn, void *ctx)
+{
+	struct queue_info qi;
+	struct queue_msg *m;
+	uint32_t slot = 0;
+
+	while ((m = qidx_next(&slot)) != NULL) {
+		if (m->state == QMSG_LIVE) {
+			queue_msg_info(m, &qi);
+			fn(ctx, &qi);
+		}
+	}
+}
+
+struct queue_msg *
+queue_find(const char *idtext)
+{
+	unsigned long long id;
+	char *end;
+
+	id = strtoull(idtext, &end, 16);
+	if (*idtext == '\0' || *end != '\0') {
+		return NULL;
+	}
+	return qidx_find(id);
+}
+
+struct queue_msg *
+queue_lookup(uint64_t id)
+{
+	return qidx_find(id);
+}
+
+void
+queue_get_stats(struct queue_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	jrnl_stats(&st->bytes_written, &st->syncs);
+	st->commits = queue.commits;
+	st->segments = qidx_nsegments();
+	st->messages = qidx_count();
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+static void
+queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
+    const struct jrnl_hdr *h, const unsigned char *payload)
+{
+	struct jrnl_dec d = { payload, h->len, 0, false };
+	struct queue_msg *m = qidx_find(h->id);
+	uint32_t i;
+	uint8_t st;
+
+	qidx_seg_add(seg);
+	if (h->type == JRNL_MSG) {
+		if (m != NULL) {
+			return; /* a second MSG for one id: keep the first */
+		}
+		m = qidx_new(h->id);
+		if (m == NULL) {
+			fatal("queue: more messages in %s than the index holds "
+			      "(CONFIG_QUEUE_MAX_MESSAGES=%d)",
+			    queue.spool, CONFIG_QUEUE_MAX_MESSAGES);
+		}
+		m->arrival = jrnl_get64(&d);
+		snprintf(m->idtext, sizeof(m->idtext), "%016llx",
+		    (unsigned long long)m->id);
+	}
+	if (m == NULL) {
+		return; /* a result or done of a message already gone */
+	}
+	qidx_pin(m, seg, off);
+	switch (h->type) {
+	case JRNL_RCPT:
+		if (m->nrcpt < CONFIG_SMTPD_RCPT_MAX) {
+			m->rcpt[m->nrcpt++] = QUEUE_R_PENDING;
+		}
+		break;
+	case JRNL_BODY:
+		m->size += h->len;
+		break;
+	case JRNL_COMMIT:
+		m->state = QMSG_LIVE;
+		m->seg_commit = seg;
+		m->off_end = off + jrnl_rec_size(h->len);
+		break;
+	case JRNL_RESULT:
+		i = jrnl_get32(&d);
+		st = jrnl_get8(&d);
+		if (!d.bad && i < m->nrcpt) {
+			if ((st == QUEUE_R_DELIVERED || st == QUEUE_R_FAILED) &&
+			    m->rcpt[i] != QUEUE_R_DELIVERED &&
+			    m->rcpt[i] != QUEUE_R_FAILED) {
+				m->ndone++;
+			}
+			m->rcpt[i] = st;
+			m->next_retry = jrnl_get64(&d);
+			m->attempts++;
+		}
+		break;
+	case JRNL_DONE:
+		qidx_free(m);
+		break;
+	}
+}
+
+static int
+queue_mkdir(const char *path)
+{
+	char tmp[PATH_MAX];
+	size_t k;
+
+	if (str_copy(tmp, path, sizeof(tmp)) >= sizeof(tmp)) {
+		return -ENAMETOOLONG;
+	}
+	for (k = 1; tmp[k] != '\0'; k++) {
+		if (tmp[k] == '/') {
+			tmp[k] = '\0';
+			if (mkdir(tmp, 0750) < 0 && errno != EEXIST) {
+				return -errno;
+			}
+			tmp[k] = '/';
+		}
+	}
+	return mkdir(tmp, 0750) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+int
+queue_init(const struct conf *c, struct queue_report *rep)
+{
+	struct jrnl_replay rp = { NULL, queue_replay_rec };
+	uint64_t seg, seq;
+	int rc;
+
+	queue.spool = c->spool;
+	queue.reserve = 2 * JRNL_SEG_BYTES;
+	crc32c_update(0, "", 0); /* the table, before any thread */
+	rc = queue_mkdir(c->spool);
+	if (rc < 0) {
+		return rc;
+	}
+	qidx_init();
+	rc = jrnl_replay(c->spool, true, &rp, rep, &seg, &seq);
+	if (rc < 0) {
+		return rc;
+	}
+	rc = jrnl_writer_start(c->spool, seg, seq, queue_on_durable,
+	    queue_on_space);
+	if (rc < 0) {
+		return rc;
+	}
+	qidx_settle(rep);
+	queue.started = true;
+	return 0;
+}
+
+void
+queue_fini(void)
+{
+	if (queue.started) {
+		jrnl_writer_stop();
+	}
+}
+
+/* ---- the offline check ---------------------------------------------------- */
+
+struct queue_check_ctx {
+	bool verbose;
+};
+
+static const char *const queue_type_names[] = { "?", "msg", "rcpt", "body",
+	"commit", "result", "done" };
+
+static void
+queue_check_rec(void *ctx, uint64_t seg, uint64_t off, const struct jrnl_hdr *h,
+    const unsigned char *payload)
+{
+	struct queue_check_ctx *cc = ctx;
+
+	if (cc->verbose && h->type != JRNL_BODY) {
+		printf("%016llx+%llu seq=%llu %s id=%016llx len=%u\n",
+		    (unsigned long long)seg, (unsigned long long)off,
+		    (unsigned long long)h->seq, queue_type_names[h->type],
+		    (unsigned long long)h->id, h->len);
+	}
+	queue_replay_rec(NULL, seg, off, h, payload);
+}
+
+int
+queue_check(const char *dir, struct queue_report *rep, bool verbose)
+{
+	struct queue_check_ctx cc = { verbose };
+	struct jrnl_replay rp = { &cc, queue_check_rec };
+	uint64_t seg, seq;
+	int rc;
+
+	queue.spool = dir;
+	qidx_init();
+	rc = jrnl_replay(dir, false, &rp, rep, &seg, &seq);
+	if (rc == 0) {
+		struct queue_msg *m;
+		uint32_t slot = 0;
+
+		while ((m = qidx_next(&slot)) != NULL) {
+			if (m->state != QMSG_LIVE) {
+				rep->dropped++;
+			} else {
+				rep->messages++;
+			}
+		}
+	}
+	return rc;
+}

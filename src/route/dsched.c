@@ -1,0 +1,226 @@
+/*
+ * dsched.c — the delivery scheduler: messages become due when their
+ * COMMIT is durable (or at start-up, after recovery), and again at their
+ * retry time; each due message goes to the agent as a job from a fixed
+ * pool; results go to the journal; a message whose recipients are all
+ * final is done. Retries follow the configured schedule; past the expiry
+ * time the remaining recipients fail.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "route/route.h"
+
+#define DSCHED_TICK_MS 1000
+
+static struct {
+	const struct conf *conf;
+	const struct dsched_agent *local;
+	struct pool jobs;
+	uint64_t *due; /* ring of message ids */
+	uint32_t due_head, due_len;
+	struct ev_timer tick;
+} dsched;
+
+static bool
+dsched_busy(uint64_t id)
+{
+	struct dsched_job *j;
+	uint32_t slot = 0;
+
+	while ((j = pool_next(&dsched.jobs, &slot)) != NULL) {
+		if (j->span.id == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+dsched_push(uint64_t id)
+{
+	uint32_t k;
+
+	for (k = 0; k < dsched.due_len; k++) {
+		if (dsched.due[(dsched.due_head + k) %
+		        CONFIG_QUEUE_MAX_MESSAGES] == id) {
+			return;
+		}
+	}
+	if (dsched.due_len < CONFIG_QUEUE_MAX_MESSAGES) {
+		dsched.due[(dsched.due_head + dsched.due_len++) %
+		    CONFIG_QUEUE_MAX_MESSAGES] = id;
+	}
+}
+
+static bool
+dsched_start(struct queue_msg *m)
+{
+	struct dsched_job *j = pool_get(&dsched.jobs, NULL);
+	uint32_t i, n = queue_msg_nrcpt(m), want = 0;
+
+	if (j == NULL) {
+		return false;
+	}
+	queue_msg_span(m, &j->span);
+	j->nrcpt = n;
+	j->reply[0] = '\0';
+	for (i = 0; i < n; i++) {
+		enum queue_rcpt_state st = queue_rcpt_state(m, i);
+
+		j->want[i] = st == QUEUE_R_PENDING || st == QUEUE_R_DEFERRED;
+		j->result[i] = (uint8_t)st;
+		want += j->want[i];
+	}
+	if (want == 0) {
+		pool_put(&dsched.jobs, j);
+		queue_msg_done(m);
+		return true;
+	}
+	dsched.local->submit(j);
+	return true;
+}
+
+static void
+dsched_run(void)
+{
+	struct queue_msg *m;
+
+	while (dsched.due_len > 0) {
+		uint64_t id = dsched.due[dsched.due_head];
+
+		m = queue_lookup(id);
+		if (m != NULL && dsched_busy(id)) {
+			m = NULL; /* being delivered: its result decides */
+		}
+		if (m != NULL && !dsched_start(m)) {
+			return; /* no free job: on the next result */
+		}
+		dsched.due_head = (dsched.due_head + 1) %
+		    CONFIG_QUEUE_MAX_MESSAGES;
+		dsched.due_len--;
+	}
+}
+
+static void
+dsched_on_due(struct queue_msg *m)
+{
+	dsched_push(queue_msg_id(m));
+	dsched_run();
+}
+
+/* The delay before attempt number n (1 = the first retry). */
+static uint64_t
+dsched_retry_delay(uint32_t n)
+{
+	const struct conf *c = dsched.conf;
+	uint32_t k = n == 0 ? 0 : n - 1;
+
+	if (k >= c->queue.nretry) {
+		k = c->queue.nretry - 1;
+	}
+	return c->queue.retry_ms[k] / 1000u +
+	    (c->queue.retry_ms[k] % 1000u != 0);
+}
+
+void
+dsched_done(struct dsched_job *j)
+{
+	struct queue_msg *m;
+	struct queue_info qi;
+	uint64_t now = (uint64_t)time(NULL), retry;
+	bool expired, pending = false;
+	uint32_t i;
+
+	m = queue_lookup(j->span.id);
+	pool_put(&dsched.jobs, j);
+	if (m == NULL) {
+		dsched_run();
+		return;
+	}
+	queue_msg_info(m, &qi);
+	expired = now >= qi.arrival + dsched.conf->queue.expire_ms / 1000u;
+	retry = now + dsched_retry_delay(qi.attempts + 1);
+	for (i = 0; i < j->nrcpt; i++) {
+		enum queue_rcpt_state st = (enum queue_rcpt_state)j->result[i];
+
+		if (!j->want[i]) {
+			continue;
+		}
+		if (st != QUEUE_R_DELIVERED && st != QUEUE_R_FAILED) {
+			st = expired ? QUEUE_R_FAILED : QUEUE_R_DEFERRED;
+			pending |= !expired;
+		}
+		queue_msg_result(m, i, st,
+		    st == QUEUE_R_DELIVERED ? "delivered" : j->reply,
+		    st == QUEUE_R_DEFERRED ? retry : 0);
+		log_info("%s queue rcpt=%u status=%s%s%s", queue_msg_idtext(m),
+		    i,
+		    st == QUEUE_R_DELIVERED    ? "delivered" :
+		        st == QUEUE_R_DEFERRED ? "deferred" :
+		                                 "failed",
+		    st == QUEUE_R_DELIVERED ? "" : " reason=",
+		    st == QUEUE_R_DELIVERED ? "" : j->reply);
+	}
+	if (pending) {
+		queue_msg_retry_at(m, retry);
+	} else {
+		queue_msg_done(m);
+	}
+	dsched_run();
+}
+
+struct dsched_scan {
+	uint64_t now;
+	bool all;
+};
+
+static void
+dsched_scan_one(void *ctx, const struct queue_info *qi)
+{
+	struct dsched_scan *sc = ctx;
+
+	if (qi->next_retry != 0 && (sc->all || qi->next_retry <= sc->now)) {
+		dsched_push(qi->span.id);
+	}
+}
+
+static void
+dsched_on_tick(struct ev_timer *t)
+{
+	struct dsched_scan sc = { (uint64_t)time(NULL), false };
+
+	queue_foreach(dsched_scan_one, &sc);
+	dsched_run();
+	ev_timer_start(t, DSCHED_TICK_MS, dsched_on_tick);
+}
+
+void
+dsched_flush(void)
+{
+	struct dsched_scan sc = { (uint64_t)time(NULL), true };
+
+	queue_foreach(dsched_scan_one, &sc);
+	dsched_run();
+}
+
+/* After recovery: everything in the queue is due (a restart retries). */
+static void
+dsched_recovered(void *ctx, const struct queue_info *qi)
+{
+	dsched_push(qi->span.id);
+}
+
+void
+dsched_init(const struct conf *c, const struct dsched_agent *local)
+{
+	dsched.conf = c;
+	dsched.local = local;
+	pool_init(&dsched.jobs, "dsched-job", sizeof(struct dsched_job),
+	    CONFIG_DSCHED_JOBS);
+	dsched.due = arena_alloc(sizeof(uint64_t) * CONFIG_QUEUE_MAX_MESSAGES);
+	queue_set_due(dsched_on_due);
+	queue_foreach(dsched_recovered, NULL);
+	dsched_run();
+	ev_timer_start(&dsched.tick, DSCHED_TICK_MS, dsched_on_tick);
+}
