@@ -57,7 +57,7 @@ REPLY_TIMEOUT = float(os.environ.get("TERN_REPLY_TIMEOUT", "5"))
 START_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
 
-# "250 2.0.0 OK id=<10 hex digits>" after the end of data
+# "250 2.0.0 OK id=<16 hex digits>" (the queue id) after the end of data
 QUEUED_RE = re.compile(r"^OK id=[0-9a-f]{16}$")
 ENH_RE = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})(?: |$)")
 BAD_LOG_RE = re.compile(
