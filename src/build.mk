@@ -18,3 +18,4 @@ obj-$(if $(CONFIG_DEBUG_FAULTS),,y) += queue/jrnl_io.o
 obj-y += route/dsched.o
 obj-y += deliver/deliver_local.o
 obj-$(CONFIG_SMTP_CHUNKING) += smtp/smtpd_bdat.o
+obj-y += admin/admin_ctl.o admin/admin_client.o

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "conf/conf.h"
 #include "core/core.h"
 #include "deliver/deliver.h"
@@ -207,6 +208,18 @@ main_journal(int argc, char **argv)
 }
 
 static void
+main_log_stats(void)
+{
+	struct queue_stats st;
+
+	queue_get_stats(&st);
+	log_info("queue stats journal-bytes=%llu syncs=%llu commits=%llu "
+	         "messages=%u",
+	    (unsigned long long)st.bytes_written, (unsigned long long)st.syncs,
+	    (unsigned long long)st.commits, st.messages);
+}
+
+static void
 main_start(const struct conf *conf)
 {
 	const struct dsched_agent *local;
@@ -227,6 +240,10 @@ main_start(const struct conf *conf)
 	}
 	dsched_init(conf, local);
 	smtpd_init(conf);
+	rc = admin_init(conf);
+	if (rc < 0) {
+		fatal("control socket in %s: %s", conf->spool, strerror(-rc));
+	}
 }
 
 static int
@@ -285,8 +302,10 @@ main_tern(int argc, char **argv)
 	log_info("tern %s started config=%s hostname=%s arena=%zu",
 	    TERN_VERSION, conf->source, conf->hostname, arena_used());
 	rc = ev_run();
+	admin_fini();
 	deliver_fini();
 	queue_fini();
+	main_log_stats();
 	log_info("tern stopped");
 	conf_free(conf);
 	return rc < 0 ? 1 : 0;
@@ -295,6 +314,16 @@ main_tern(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	const char *slash = strrchr(argv[0], '/');
+	const char *prog = slash != NULL ? slash + 1 : argv[0];
+
+	/* multi-call: the name it was called by decides */
+	if (strcmp(prog, "ternctl") == 0 || strcmp(prog, "mailq") == 0) {
+		return admin_client_main(prog, argc, argv);
+	}
+	if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
+		return admin_client_main("ternctl", argc - 1, argv + 1);
+	}
 	if (argc >= 2 && strcmp(argv[1], "journal") == 0) {
 		return main_journal(argc - 1, argv + 1);
 	}

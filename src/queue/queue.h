@@ -153,6 +153,7 @@ struct queue_info {
 	uint32_t ndone;
 	uint32_t attempts;
 	struct queue_span span;
+	char last_reply[128];
 };
 typedef void (*queue_info_fn)(void *ctx, const struct queue_info *qi);
 void queue_foreach(queue_info_fn fn, void *ctx);

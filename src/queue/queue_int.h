@@ -34,6 +34,7 @@ struct queue_msg {
 	uint32_t attempts;
 	uint8_t state;
 	char idtext[QUEUE_ID_TEXT];
+	char last_reply[128]; /* the latest reason a recipient was not delivered */
 	uint8_t rcpt[CONFIG_SMTPD_RCPT_MAX]; /* enum queue_rcpt_state */
 };
 

@@ -338,6 +338,9 @@ queue_msg_result(struct queue_msg *m, uint32_t i, enum queue_rcpt_state st,
 	if (st == QUEUE_R_DEFERRED) {
 		m->next_retry = retry_at;
 	}
+	if (st != QUEUE_R_DELIVERED) {
+		str_copy(m->last_reply, r, sizeof(m->last_reply));
+	}
 	/* not synced on its own: a lost result means one more attempt */
 	return queue_append(m, JRNL_RESULT, buf, e.len);
 }
@@ -371,6 +374,7 @@ queue_msg_info(const struct queue_msg *m, struct queue_info *qi)
 	qi->ndone = m->ndone;
 	qi->attempts = m->attempts;
 	queue_msg_span(m, &qi->span);
+	str_copy(qi->last_reply, m->last_reply, sizeof(qi->last_reply));
 }
 
 void
@@ -473,6 +477,10 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 			m->rcpt[i] = st;
 			m->next_retry = jrnl_get64(&d);
 			m->attempts++;
+			if (st != QUEUE_R_DELIVERED) {
+				jrnl_getstr(&d, m->last_reply,
+				    sizeof(m->last_reply));
+			}
 		}
 		break;
 	case JRNL_DONE:

@@ -1,0 +1,23 @@
+/*
+ * admin.h — operating tern: the control socket (<spool>/control, a Unix
+ * stream socket) that answers one command per connection, and the
+ * client side of it, ternctl and mailq (the same binary by another name).
+ *
+ *   ternctl [-c FILE | -s SOCKET] queue list | queue show ID | queue flush
+ *                                 | stats
+ *   mailq   [-c FILE | -s SOCKET]        (= ternctl queue list)
+ */
+#ifndef TERN_ADMIN_H
+#define TERN_ADMIN_H
+
+#include "conf/conf.h"
+
+/* Listen on the control socket of the configuration's spool. */
+int admin_init(const struct conf *c);
+void admin_fini(void);
+/* <spool>/control */
+int admin_control_path(const struct conf *c, char *out, size_t size);
+/* ternctl / mailq: prog is the name called ("ternctl", "mailq"). */
+int admin_client_main(const char *prog, int argc, char **argv);
+
+#endif
