@@ -97,7 +97,7 @@ LIB_OBJS := $(filter-out $(O)/obj/main.o,$(OBJS))
 
 all: $(O)/tern
 
-$(O)/obj/%.o: src/%.c $(O)/include/config.h $(TOOLCHAIN_DEPS)
+$(O)/obj/%.o: src/%.c $(O)/include/config.h $(TOOLCHAIN_DEPS) | $(MBEDTLS_HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(MBEDTLS_CFLAGS) -MMD -MP -c $< -o $@

@@ -12,7 +12,8 @@ obj-y += smtp/smtp_reply.o smtp/smtp_cmd.o smtp/smtp_path.o \
 obj-y += smtp/smtpd_listen.o smtp/smtpd_session.o smtp/smtpd_cmd.o \
 	smtp/smtpd_data.o
 obj-y += queue/jrnl_rec.o queue/jrnl_write.o queue/jrnl_recover.o \
-	queue/qidx.o queue/queue_msg.o queue/queue_read.o
+	queue/qidx.o queue/queue_msg.o queue/queue_read.o \
+	queue/queue_copy.o
 obj-$(CONFIG_DEBUG_FAULTS) += queue/jrnl_fault.o
 obj-$(if $(CONFIG_DEBUG_FAULTS),,y) += queue/jrnl_io.o
 obj-y += route/dsched.o

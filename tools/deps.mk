@@ -74,7 +74,11 @@ DEPS_MBEDTLS_CC := $(DEPS_CROSS)gcc
 DEPS_MBEDTLS_OPT := -O1 -g
 
 else
+# auto.conf not read yet: make builds it and reads everything again; a
+# real auto.conf without either libc is an error.
+ifneq ($(wildcard $(O)/auto.conf),)
 $(error tools/deps.mk: neither CONFIG_LIBC_MUSL nor CONFIG_LIBC_GLIBC is set in $(O)/auto.conf)
+endif
 endif
 
 DEPS_MBEDTLS_SRC := $(DEPS_BUILD)/mbedtls
@@ -82,6 +86,8 @@ MBEDTLS_LIBS := $(addprefix $(DEPS_MBEDTLS_SRC)/library/, \
 	libmbedtls.a libmbedx509.a libmbedcrypto.a)
 DEPS_MBEDTLS_CONFIG_DIR := $(patsubst %/,%,$(dir $(DEPS_MBEDTLS_CONFIG)))
 # -isystem: tern's warning flags (-Wundef...) are not for mbedTLS's headers.
+# mbedTLS's headers: order-only prerequisite of every object that may use them
+MBEDTLS_HEADERS := $(DEPS_MBEDTLS_SRC)/.tern-unpacked
 MBEDTLS_CFLAGS := -isystem $(DEPS_MBEDTLS_SRC)/include \
 	-I$(DEPS_MBEDTLS_CONFIG_DIR) -I$(O)/include $(DEPS_MBEDTLS_DEFINE)
 # For the library build, which runs in $(DEPS_MBEDTLS_SRC)/library.

@@ -18,6 +18,7 @@ struct conf_alias {
 	char *name;
 	char **targets; /* local parts of the same domain */
 	uint32_t ntargets;
+	int line;
 };
 
 struct conf_domain {
@@ -62,6 +63,7 @@ struct conf_queue {
 	uint32_t retry_ms[CONF_RETRY_MAX]; /* first, second, ..., then every */
 	uint32_t nretry;
 	uint64_t expire_ms;
+	uint64_t segment_bytes; /* <= CONFIG_QUEUE_SEGMENT_KB KiB */
 };
 
 struct conf {
@@ -83,7 +85,10 @@ struct conf {
 typedef void (
     *conf_report_fn)(void *ctx, const char *file, int line, const char *msg);
 
-/* Reads the text of an included file; 0 or a negative errno. */
+/*
+ * Reads the text of an included file into malloc'ed memory (the parser
+ * frees it); 0 or a negative errno.
+ */
 typedef int (
     *conf_read_fn)(void *ctx, const char *path, char **text, size_t *len);
 

@@ -480,6 +480,7 @@ conf_domain_alias(struct conf_ctx *cx, const struct conf_stmt *st,
 	}
 	a = &d->aliases[d->naliases++];
 	a->name = st->args[1];
+	a->line = st->line;
 	a->targets = st->args + 2;
 	a->ntargets = st->nargs - 2;
 	for (k = 0; k < a->ntargets; k++) {
@@ -515,7 +516,7 @@ conf_domain_check_aliases(struct conf_ctx *cx, const struct conf_stmt *st,
 				}
 			}
 			if (m == d->nmailboxes) {
-				conf_error(cx, st->file, st->line,
+				conf_error(cx, st->file, d->aliases[k].line,
 				    "alias %s@%s: '%s' is not a mailbox of the "
 				    "domain",
 				    d->aliases[k].name, d->name,
@@ -654,6 +655,23 @@ conf_queue_retry(struct conf_ctx *cx, const struct conf_stmt *st,
 }
 
 static void
+conf_queue_segment(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_queue *q)
+{
+	uint64_t v;
+
+	if (st->nargs != 2 || !conf_parse_size(st->args[1], &v) ||
+	    v < 64 * 1024 || v > (uint64_t)CONFIG_QUEUE_SEGMENT_KB * 1024) {
+		conf_error(cx, st->file, st->line,
+		    "segment-size takes a size from 64K to %dK "
+		    "(CONFIG_QUEUE_SEGMENT_KB)",
+		    CONFIG_QUEUE_SEGMENT_KB);
+		return;
+	}
+	q->segment_bytes = v;
+}
+
+static void
 conf_queue(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 {
 	const struct conf_stmt *in;
@@ -675,9 +693,12 @@ conf_queue(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 				continue;
 			}
 			c->queue.expire_ms = ms;
+		} else if (strcmp(in->args[0], "segment-size") == 0) {
+			conf_queue_segment(cx, in, &c->queue);
 		} else {
 			conf_error(cx, in->file, in->line,
-			    "unknown queue setting '%s' (retry, expire)",
+			    "unknown queue setting '%s' (retry, expire, "
+			    "segment-size)",
 			    in->args[0]);
 		}
 	}
@@ -692,6 +713,7 @@ conf_queue_defaults(struct conf_queue *q)
 	memcpy(q->retry_ms, retry, sizeof(retry));
 	q->nretry = ARRAY_SIZE(retry);
 	q->expire_ms = 2ull * 86400000;
+	q->segment_bytes = (uint64_t)CONFIG_QUEUE_SEGMENT_KB * 1024;
 }
 
 struct conf *

@@ -168,6 +168,7 @@ conf_lex_next(struct conf_lex *lx)
 	case '"':
 		return conf_lex_quoted(lx);
 	case '\0':
+		lx->i++; /* past it, or the error repeats forever */
 		conf_error(lx->cx, lx->file, lx->line, "NUL byte in file");
 		return CONF_T_ERROR;
 	}

@@ -23,7 +23,9 @@
 #define JRNL_MAGIC 0x4a54u /* "TJ" */
 #define JRNL_HDR 32u
 #define JRNL_REC_MAX (JRNL_HDR + 4096u) /* a body piece or an envelope */
-#define JRNL_SEG_BYTES ((uint64_t)CONFIG_QUEUE_SEGMENT_KB * 1024u)
+#define JRNL_SEG_MAX ((uint64_t)CONFIG_QUEUE_SEGMENT_KB * 1024u)
+
+#define JRNL_F_COPY 0x01 /* on MSG: a copy carried forward (same id) */
 
 enum jrnl_type {
 	JRNL_MSG = 1, /* envelope */
@@ -100,13 +102,16 @@ struct jrnl_pos {
 typedef void (*jrnl_durable_fn)(uint64_t seq, int rc);
 typedef void (*jrnl_space_fn)(void);
 
-/* Start writing a fresh segment numbered seg; sequence numbers from seq. */
+/*
+ * Start writing a fresh segment numbered seg of seg_bytes; sequence
+ * numbers from seq.
+ */
 int jrnl_writer_start(const char *spool, uint64_t seg, uint64_t seq,
-    jrnl_durable_fn durable, jrnl_space_fn space);
+    uint64_t seg_bytes, jrnl_durable_fn durable, jrnl_space_fn space);
 void jrnl_writer_stop(void);
 /* Append one record; -EAGAIN when the buffers are full (wait for space). */
-int jrnl_append(uint8_t type, uint64_t id, const void *payload, size_t len,
-    struct jrnl_pos *pos);
+int jrnl_append(uint8_t type, uint8_t flags, uint64_t id, const void *payload,
+    size_t len, struct jrnl_pos *pos);
 /* Can a record of this payload be appended now? */
 bool jrnl_room(size_t payload);
 /* Make everything appended so far durable (group commit). */

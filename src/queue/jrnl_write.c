@@ -61,6 +61,7 @@ static struct {
 	uint64_t acquired; /* buffers taken for filling */
 	uint64_t reaped; /* completions handled by the loop */
 	struct jrnl_buf *fill;
+	uint64_t seg_bytes;
 	uint64_t seg; /* where the next record goes */
 	uint64_t off;
 	uint64_t seq; /* last sequence number handed out */
@@ -144,7 +145,7 @@ jrnl_w_open(uint64_t seg)
 		return -errno;
 	}
 	/* preallocated: no size change to journal on every sync */
-	rc = posix_fallocate(fd, 0, (off_t)JRNL_SEG_BYTES);
+	rc = posix_fallocate(fd, 0, (off_t)jrnl.seg_bytes);
 	if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
 		close(fd);
 		unlink(path);
@@ -393,24 +394,27 @@ jrnl_room(size_t payload)
 	size_t rs = jrnl_rec_size(payload);
 
 	if (jrnl.fill != NULL && jrnl.fill->used + rs <= JRNL_BUF_BYTES &&
-	    jrnl.off + rs <= JRNL_SEG_BYTES && !jrnl.force_switch) {
+	    jrnl.off + rs <= jrnl.seg_bytes && !jrnl.force_switch) {
 		return true;
 	}
 	return jrnl_free_bufs() >= 1; /* the filled one goes, a new one comes */
 }
 
 int
-jrnl_append(uint8_t type, uint64_t id, const void *payload, size_t len,
-    struct jrnl_pos *pos)
+jrnl_append(uint8_t type, uint8_t flags, uint64_t id, const void *payload,
+    size_t len, struct jrnl_pos *pos)
 {
 	size_t rs = jrnl_rec_size(len);
-	struct jrnl_hdr h = { .type = type, .len = (uint32_t)len, .id = id };
+	struct jrnl_hdr h = { .type = type,
+		.flags = flags,
+		.len = (uint32_t)len,
+		.id = id };
 	struct jrnl_buf *b;
 
 	if (rs > JRNL_REC_MAX) {
 		return -EMSGSIZE;
 	}
-	if ((jrnl.force_switch || jrnl.off + rs > JRNL_SEG_BYTES) &&
+	if ((jrnl.force_switch || jrnl.off + rs > jrnl.seg_bytes) &&
 	    !jrnl_switch_segment()) {
 		return -EAGAIN;
 	}
@@ -473,12 +477,13 @@ jrnl_stats(uint64_t *bytes, uint64_t *syncs)
 
 int
 jrnl_writer_start(const char *spool, uint64_t seg, uint64_t seq,
-    jrnl_durable_fn durable, jrnl_space_fn space)
+    uint64_t seg_bytes, jrnl_durable_fn durable, jrnl_space_fn space)
 {
 	unsigned k;
 	int fd;
 
 	jrnl.spool = spool;
+	jrnl.seg_bytes = seg_bytes;
 	jrnl.seg = seg;
 	jrnl.off = 0;
 	jrnl.seq = seq;

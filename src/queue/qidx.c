@@ -181,6 +181,7 @@ qidx_settle(struct queue_report *rep)
 	uint32_t slot = 0;
 
 	while ((m = pool_next(&qidx_pool, &slot)) != NULL) {
+		m->copying = false; /* a copy without its COMMIT: the original */
 		if (m->state != QMSG_LIVE) {
 			rep->dropped++;
 			qidx_free(m);
@@ -208,4 +209,36 @@ struct queue_msg *
 qidx_next(uint32_t *slot)
 {
 	return pool_next(&qidx_pool, slot);
+}
+
+void
+qidx_repin(struct queue_msg *m, uint64_t seg, uint64_t off)
+{
+	struct qidx_seg *s;
+	uint64_t k;
+
+	for (k = m->seg_first; k != 0 && k < seg; k++) {
+		s = qidx_seg_find(k, false);
+		if (s != NULL && s->live > 0) {
+			s->live--;
+		}
+	}
+	m->seg_first = seg;
+	m->off_first = off;
+	qidx_seg_sweep();
+}
+
+uint64_t
+qidx_oldest_segment(void)
+{
+	uint64_t cur = jrnl_current_segment(), oldest = 0;
+	uint32_t k;
+
+	for (k = 0; k < qidx_nsegs; k++) {
+		if (qidx_segs[k].seg < cur && qidx_segs[k].live > 0 &&
+		    (oldest == 0 || qidx_segs[k].seg < oldest)) {
+			oldest = qidx_segs[k].seg;
+		}
+	}
+	return oldest;
 }

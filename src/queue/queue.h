@@ -126,6 +126,14 @@ void queue_msg_done(struct queue_msg *m);
 /* The message is due again at time t (seconds, wall clock). */
 void queue_msg_retry_at(struct queue_msg *m, uint64_t t);
 
+/*
+ * Copy deferred messages of the oldest segment forward so it can go; busy
+ * says which messages are being delivered (those stay). Call now and then.
+ */
+void queue_gc(uint64_t now, bool (*busy)(uint64_t id));
+/* Being copied: not to be delivered until the copy is settled. */
+bool queue_msg_copying(const struct queue_msg *m);
+
 /* ---- reading the journal (any thread) -------------------------------- */
 
 /*

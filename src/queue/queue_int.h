@@ -35,8 +35,28 @@ struct queue_msg {
 	uint8_t state;
 	char idtext[QUEUE_ID_TEXT];
 	char last_reply[128]; /* the latest reason a recipient was not delivered */
+	bool copying; /* a copy is being written further on */
+	uint64_t copy_seg; /* where the copy's MSG record is */
+	uint64_t copy_off;
+	uint64_t copy_commit_seg;
+	uint64_t copy_off_end;
 	uint8_t rcpt[CONFIG_SMTPD_RCPT_MAX]; /* enum queue_rcpt_state */
 };
+
+/* Each record of one message, in order (COMMIT excluded); non-zero stops. */
+typedef int (*queue_raw_fn)(void *ctx, const struct jrnl_hdr *h,
+    const unsigned char *payload);
+int queue_read_raw(const char *spool, const struct queue_span *sp,
+    queue_raw_fn fn, void *ctx);
+/* The copy of m is durable at (seg, off): drop the pins before it. */
+void qidx_repin(struct queue_msg *m, uint64_t seg, uint64_t off);
+/* The oldest segment other than the one being written, or 0. */
+uint64_t qidx_oldest_segment(void);
+
+/* queue_msg.c: wait for the sync of m's COMMIT */
+void queue_pending_add(struct queue_msg *m);
+/* queue_copy.c */
+void queue_copy_durable(struct queue_msg *m, int rc);
 
 void qidx_init(void);
 struct queue_msg *qidx_find(uint64_t id);

@@ -58,7 +58,7 @@ queue_append(struct queue_msg *m, uint8_t type, const void *p, size_t n)
 	struct jrnl_pos pos;
 	int rc;
 
-	rc = jrnl_append(type, m->id, p, n, &pos);
+	rc = jrnl_append(type, 0, m->id, p, n, &pos);
 	if (rc < 0) {
 		return rc;
 	}
@@ -222,12 +222,18 @@ queue_msg_commit(struct queue_msg *m, struct handle h, queue_commit_fn fn)
 	m->state = QMSG_COMMITTING;
 	m->owner = h;
 	m->commit_fn = fn;
+	queue_pending_add(m);
+	queue.commits++;
+	return 0;
+}
+
+void
+queue_pending_add(struct queue_msg *m)
+{
 	m->cnext = NULL;
 	*queue.pending_tail = m;
 	queue.pending_tail = &m->cnext;
-	queue.commits++;
 	jrnl_sync();
-	return 0;
 }
 
 void
@@ -254,6 +260,10 @@ queue_on_durable(uint64_t seq, int rc)
 		queue.pending = m->cnext;
 		if (queue.pending == NULL) {
 			queue.pending_tail = &queue.pending;
+		}
+		if (m->copying) {
+			queue_copy_durable(m, rc);
+			continue;
 		}
 		if (m->commit_fn != NULL) {
 			m->commit_fn(m->owner, rc);
@@ -435,7 +445,14 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 	qidx_seg_add(seg);
 	if (h->type == JRNL_MSG) {
 		if (m != NULL) {
-			return; /* a second MSG for one id: keep the first */
+			if (h->flags & JRNL_F_COPY) {
+				/* a copy: it counts once its COMMIT is read */
+				m->copying = true;
+				m->copy_seg = seg;
+				m->copy_off = off;
+				qidx_pin(m, seg, off);
+			}
+			return;
 		}
 		m = qidx_new(h->id);
 		if (m == NULL) {
@@ -453,14 +470,20 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 	qidx_pin(m, seg, off);
 	switch (h->type) {
 	case JRNL_RCPT:
-		if (m->nrcpt < CONFIG_SMTPD_RCPT_MAX) {
+		if (!m->copying && m->nrcpt < CONFIG_SMTPD_RCPT_MAX) {
 			m->rcpt[m->nrcpt++] = QUEUE_R_PENDING;
 		}
 		break;
 	case JRNL_BODY:
-		m->size += h->len;
+		m->size += m->copying ? 0 : h->len;
 		break;
 	case JRNL_COMMIT:
+		if (m->copying) {
+			m->copy_commit_seg = seg;
+			m->copy_off_end = off + jrnl_rec_size(h->len);
+			queue_copy_durable(m, 0);
+			break;
+		}
 		m->state = QMSG_LIVE;
 		m->seg_commit = seg;
 		m->off_end = off + jrnl_rec_size(h->len);
@@ -518,7 +541,7 @@ queue_init(const struct conf *c, struct queue_report *rep)
 	int rc;
 
 	queue.spool = c->spool;
-	queue.reserve = 2 * JRNL_SEG_BYTES;
+	queue.reserve = 2 * c->queue.segment_bytes;
 	crc32c_update(0, "", 0); /* the table, before any thread */
 	rc = queue_mkdir(c->spool);
 	if (rc < 0) {
@@ -529,8 +552,8 @@ queue_init(const struct conf *c, struct queue_report *rep)
 	if (rc < 0) {
 		return rc;
 	}
-	rc = jrnl_writer_start(c->spool, seg, seq, queue_on_durable,
-	    queue_on_space);
+	rc = jrnl_writer_start(c->spool, seg, seq, c->queue.segment_bytes,
+	    queue_on_durable, queue_on_space);
 	if (rc < 0) {
 		return rc;
 	}

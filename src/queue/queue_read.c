@@ -12,19 +12,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "queue/jrnl.h"
+#include "queue/queue_int.h"
 
 struct queue_read_state {
 	const struct queue_reader *rd;
-	uint64_t id;
 	uint32_t nrcpt;
-	int stop;
 };
 
 static int
-queue_read_rec(struct queue_read_state *st, const struct jrnl_hdr *h,
+queue_read_rec(void *ctx, const struct jrnl_hdr *h,
     const unsigned char *payload)
 {
+	struct queue_read_state *st = ctx;
 	struct jrnl_dec d = { payload, h->len, 0, false };
 	struct queue_rcpt r;
 	char from[256];
@@ -63,7 +62,7 @@ queue_read_rec(struct queue_read_state *st, const struct jrnl_hdr *h,
 
 static int
 queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
-    struct queue_read_state *st)
+    uint64_t id, queue_raw_fn fn, void *ctx)
 {
 	char path[PATH_MAX];
 	struct jrnl_hdr h;
@@ -94,14 +93,17 @@ queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
 	}
 	for (off = from; off < to && rc == 0;) {
 		r = jrnl_rec_check(p + off, size - off, &h);
+		if (r == 0 && to == (uint64_t)size) {
+			break; /* the clean end of a segment the message went past */
+		}
 		if (r <= 0) {
 			rc = -EBADMSG;
 			break;
 		}
-		if (h.id == st->id && h.type != JRNL_COMMIT) {
-			rc = queue_read_rec(st, &h, p + off + JRNL_HDR);
+		if (h.id == id && h.type != JRNL_COMMIT) {
+			rc = fn(ctx, &h, p + off + JRNL_HDR);
 		}
-		if (h.id == st->id && h.type == JRNL_COMMIT) {
+		if (h.id == id && h.type == JRNL_COMMIT) {
 			break;
 		}
 		off += jrnl_rec_size(h.len);
@@ -111,17 +113,26 @@ queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
 }
 
 int
-queue_read(const char *spool, const struct queue_span *sp,
-    const struct queue_reader *rd)
+queue_read_raw(const char *spool, const struct queue_span *sp, queue_raw_fn fn,
+    void *ctx)
 {
-	struct queue_read_state st = { rd, sp->id, 0, 0 };
 	uint64_t seg;
 	int rc = 0;
 
 	for (seg = sp->seg_first; seg <= sp->seg_last && rc == 0; seg++) {
 		rc = queue_read_seg(spool, seg,
 		    seg == sp->seg_first ? sp->off_first : 0,
-		    seg == sp->seg_last ? sp->off_end : UINT64_MAX, &st);
+		    seg == sp->seg_last ? sp->off_end : UINT64_MAX, sp->id, fn,
+		    ctx);
 	}
 	return rc;
+}
+
+int
+queue_read(const char *spool, const struct queue_span *sp,
+    const struct queue_reader *rd)
+{
+	struct queue_read_state st = { rd, 0 };
+
+	return queue_read_raw(spool, sp, queue_read_rec, &st);
 }

@@ -90,8 +90,8 @@ dsched_run(void)
 		uint64_t id = dsched.due[dsched.due_head];
 
 		m = queue_lookup(id);
-		if (m != NULL && dsched_busy(id)) {
-			m = NULL; /* being delivered: its result decides */
+		if (m != NULL && (dsched_busy(id) || queue_msg_copying(m))) {
+			m = NULL; /* its result or its copy's sync decides */
 		}
 		if (m != NULL && !dsched_start(m)) {
 			return; /* no free job: on the next result */
@@ -192,6 +192,7 @@ dsched_on_tick(struct ev_timer *t)
 
 	queue_foreach(dsched_scan_one, &sc);
 	dsched_run();
+	queue_gc(sc.now, dsched_busy);
 	ev_timer_start(t, DSCHED_TICK_MS, dsched_on_tick);
 }
 

@@ -202,7 +202,7 @@ enum smtp_data_state {
 	SMTP_DS_CR, /* CR seen inside a line */
 	SMTP_DS_DOT, /* "." at the start of a line */
 	SMTP_DS_DOT_CR, /* ".\r" at the start of a line */
-	SMTP_DS_DONE
+	SMTP_DS_DONE /* the end of data, or a stop: see the flags */
 };
 
 #define SMTP_DATA_BARE_NL 0x1u /* bare CR or LF: the message is refused */

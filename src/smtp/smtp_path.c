@@ -122,7 +122,7 @@ smtp_path_literal(struct smtp_path_scan *ps)
 		return false;
 	}
 	n = (size_t)(close - (ps->s + ps->i));
-	if (n == 0 || n >= sizeof(tmp)) {
+	if (n == 0 || n >= sizeof(tmp) || memchr(ps->s + ps->i, '\0', n)) {
 		return false;
 	}
 	memcpy(tmp, ps->s + ps->i, n);

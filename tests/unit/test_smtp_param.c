@@ -1,0 +1,371 @@
+/*
+ * test_smtp_param.c — MAIL and RCPT parameters (src/smtp/smtp_param.c):
+ * RFC 5321 4.1.2 (esmtp-keyword, esmtp-value, SP separated; keywords are
+ * case-insensitive), 4.1.1.11 (555 for parameters not offered), RFC 1870
+ * (SIZE=1*20DIGIT), RFC 6152 (BODY=7BIT|8BITMIME), RFC 6531 (SMTPUTF8,
+ * no value).
+ *
+ * Golden cases: golden/smtp_param/NAME.in hold an options line ("mail" or
+ * "rcpt" and the extensions offered: size 8bitmime smtputf8) and the
+ * parameter text, leading space included, on the second.
+ */
+#include <stdlib.h>
+
+#include "tu.h"
+
+#include "smtp/smtp.h"
+
+#define EXT_ALL (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8)
+
+static enum smtp_r
+mail_params_n(const char *s, size_t len, unsigned ext,
+    struct smtp_mail_params *p)
+{
+	char *c = tu_dup(s, len);
+	enum smtp_r r;
+
+	memset(p, 0xa5, sizeof(*p));
+	r = smtp_mail_params_parse(c, len, ext, p);
+	free(c);
+	assert_true(r >= SMTP_R_NONE && r < SMTP_R_COUNT);
+	if (r == SMTP_R_NONE) {
+		/* nothing the server did not offer */
+		assert_true(p->has_size || p->size == 0);
+		assert_true(!p->has_size || (ext & SMTP_EXT_SIZE));
+		assert_true(
+		    p->body == SMTP_BODY_NONE || (ext & SMTP_EXT_8BITMIME));
+		assert_true(!p->smtputf8 || (ext & SMTP_EXT_SMTPUTF8));
+	}
+	return r;
+}
+
+static enum smtp_r
+mail_params(const char *s, unsigned ext, struct smtp_mail_params *p)
+{
+	return mail_params_n(s, strlen(s), ext, p);
+}
+
+static enum smtp_r
+rcpt_params(const char *s, unsigned ext)
+{
+	char *c = tu_dup(s, strlen(s));
+	enum smtp_r r = smtp_rcpt_params_parse(c, strlen(s), ext);
+
+	free(c);
+	assert_true(r >= SMTP_R_NONE && r < SMTP_R_COUNT);
+	return r;
+}
+
+static void
+test_empty(void **state)
+{
+	struct smtp_mail_params p;
+
+	assert_int_equal(mail_params("", EXT_ALL, &p), SMTP_R_NONE);
+	assert_false(p.has_size);
+	assert_int_equal(p.size, 0);
+	assert_int_equal(p.body, SMTP_BODY_NONE);
+	assert_false(p.smtputf8);
+	assert_int_equal(mail_params("", 0, &p), SMTP_R_NONE);
+}
+
+static void
+test_size(void **state)
+{
+	struct smtp_mail_params p;
+
+	assert_int_equal(mail_params(" SIZE=1000", EXT_ALL, &p), SMTP_R_NONE);
+	assert_true(p.has_size);
+	assert_int_equal(p.size, 1000);
+	assert_int_equal(p.body, SMTP_BODY_NONE);
+	assert_false(p.smtputf8);
+	assert_int_equal(mail_params(" SIZE=0", SMTP_EXT_SIZE, &p),
+	    SMTP_R_NONE);
+	assert_true(p.has_size);
+	assert_int_equal(p.size, 0);
+	assert_int_equal(mail_params(" SIZE=00042", SMTP_EXT_SIZE, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.size, 42);
+	assert_int_equal(mail_params(" SIZE=18446744073709551615",
+	                     SMTP_EXT_SIZE, &p),
+	    SMTP_R_NONE);
+	assert_true(p.size == UINT64_MAX);
+	assert_int_equal(mail_params(" SIZE=4294967296", SMTP_EXT_SIZE, &p),
+	    SMTP_R_NONE);
+	assert_true(p.size == 4294967296ull);
+}
+
+/* Beyond 64 bits: refused, or saturated; never wrapped to a small size. */
+static void
+test_size_overflow(void **state)
+{
+	static const char *big[] = { " SIZE=18446744073709551616",
+		" SIZE=99999999999999999999", " SIZE=184467440737095516150",
+		" SIZE=123456789012345678901234567890" };
+	struct smtp_mail_params p;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(big); i++) {
+		enum smtp_r r = mail_params(big[i], SMTP_EXT_SIZE, &p);
+
+		if (r == SMTP_R_NONE) {
+			if (p.size != UINT64_MAX) {
+				fail_msg("\"%s\" gave size %llu", big[i],
+				    (unsigned long long)p.size);
+			}
+		} else {
+			assert_int_equal(r, SMTP_R_PARAM_BAD);
+		}
+	}
+}
+
+static void
+test_size_bad(void **state)
+{
+	static const char *bad[] = { " SIZE=", " SIZE", " SIZE=abc", " SIZE=-1",
+		" SIZE=+1", " SIZE=1k", " SIZE=1.5", " SIZE=0x10", " SIZE==1",
+		" SIZE=1=2", " SIZE=1\x01", " SIZE=1\xff", " SIZE=\xd9\xa1" };
+	struct smtp_mail_params p;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		enum smtp_r r = mail_params(bad[i], EXT_ALL, &p);
+
+		if (r != SMTP_R_PARAM_BAD) {
+			fail_msg("\"%s\": reply %d, not PARAM_BAD", bad[i], r);
+		}
+	}
+}
+
+static void
+test_body(void **state)
+{
+	struct smtp_mail_params p;
+
+	assert_int_equal(mail_params(" BODY=8BITMIME", EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.body, SMTP_BODY_8BITMIME);
+	assert_false(p.has_size);
+	assert_int_equal(mail_params(" BODY=7BIT", SMTP_EXT_8BITMIME, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.body, SMTP_BODY_7BIT);
+	assert_int_equal(mail_params(" body=8bitmime", SMTP_EXT_8BITMIME, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.body, SMTP_BODY_8BITMIME);
+	assert_int_equal(mail_params(" Body=7Bit", SMTP_EXT_8BITMIME, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.body, SMTP_BODY_7BIT);
+	assert_int_equal(mail_params(" BODY=", EXT_ALL, &p), SMTP_R_PARAM_BAD);
+	assert_int_equal(mail_params(" BODY", EXT_ALL, &p), SMTP_R_PARAM_BAD);
+	assert_int_equal(mail_params(" BODY=8BIT", EXT_ALL, &p),
+	    SMTP_R_PARAM_BAD);
+	assert_int_equal(mail_params(" BODY=8BITMIMEX", EXT_ALL, &p),
+	    SMTP_R_PARAM_BAD);
+	assert_int_equal(mail_params(" BODY=7BI", EXT_ALL, &p),
+	    SMTP_R_PARAM_BAD);
+}
+
+/* RFC 3030: BINARYMIME needs its own extension, which is not offered. */
+static void
+test_body_binarymime(void **state)
+{
+	struct smtp_mail_params p;
+	enum smtp_r r = mail_params(" BODY=BINARYMIME", EXT_ALL, &p);
+
+	assert_true(r == SMTP_R_PARAM_BAD || r == SMTP_R_PARAM_UNKNOWN);
+}
+
+static void
+test_smtputf8(void **state)
+{
+	struct smtp_mail_params p;
+
+	assert_int_equal(mail_params(" SMTPUTF8", EXT_ALL, &p), SMTP_R_NONE);
+	assert_true(p.smtputf8);
+	assert_int_equal(mail_params(" smtputf8", SMTP_EXT_SMTPUTF8, &p),
+	    SMTP_R_NONE);
+	assert_true(p.smtputf8);
+	assert_int_equal(mail_params(" SMTPUTF8=yes", EXT_ALL, &p),
+	    SMTP_R_PARAM_BAD);
+	assert_int_equal(mail_params(" SMTPUTF8=", EXT_ALL, &p),
+	    SMTP_R_PARAM_BAD);
+}
+
+/* RFC 5321 4.1.1.11: parameters the server did not offer: 555. */
+static void
+test_not_offered(void **state)
+{
+	struct smtp_mail_params p;
+
+	assert_int_equal(mail_params(" SIZE=10", 0, &p), SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(mail_params(" SIZE=10",
+	                     SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8, &p),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(mail_params(" BODY=8BITMIME", SMTP_EXT_SIZE, &p),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(mail_params(" SMTPUTF8", SMTP_EXT_SIZE, &p),
+	    SMTP_R_PARAM_UNKNOWN);
+}
+
+static void
+test_unknown(void **state)
+{
+	static const char *unknown[] = { " FOO=bar", " FOO", " RET=HDRS",
+		" ENVID=QQ314159", " AUTH=<>", " X-FOO=1", " SIZEX=10",
+		" SIZ=10", " SIZE=10 FOO=bar", " MT-PRIORITY=3" };
+	struct smtp_mail_params p;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(unknown); i++) {
+		enum smtp_r r = mail_params(unknown[i], EXT_ALL, &p);
+
+		if (r != SMTP_R_PARAM_UNKNOWN) {
+			fail_msg("\"%s\": reply %d, not PARAM_UNKNOWN",
+			    unknown[i], r);
+		}
+	}
+}
+
+static void
+test_combined(void **state)
+{
+	struct smtp_mail_params p;
+
+	assert_int_equal(mail_params(" SIZE=2048 BODY=8BITMIME SMTPUTF8",
+	                     EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_true(p.has_size);
+	assert_int_equal(p.size, 2048);
+	assert_int_equal(p.body, SMTP_BODY_8BITMIME);
+	assert_true(p.smtputf8);
+	assert_int_equal(mail_params(" SMTPUTF8 BODY=7BIT SIZE=1", EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.size, 1);
+	assert_int_equal(p.body, SMTP_BODY_7BIT);
+	assert_true(p.smtputf8);
+}
+
+static void
+test_duplicate(void **state)
+{
+	struct smtp_mail_params p;
+
+	assert_int_equal(mail_params(" SIZE=1 SIZE=2", EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+	assert_int_equal(mail_params(" SIZE=1 size=1", EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+	assert_int_equal(mail_params(" BODY=7BIT BODY=8BITMIME", EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+	assert_int_equal(mail_params(" SMTPUTF8 SIZE=5 SMTPUTF8", EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+}
+
+/* Malformed parameter lists are refused (501 or 555), never accepted. */
+static void
+test_syntax(void **state)
+{
+	static const char *bad[] = { "SIZE=10", "x", " =10", " -X", " SI_ZE=1",
+		" SIZE=10\r\n", " SIZE=10\t", " \xc3\xa9=1", " SIZE=1\0" };
+	struct smtp_mail_params p;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		size_t len = i == ARRAY_SIZE(bad) - 1 ? 8 : strlen(bad[i]);
+		enum smtp_r r = mail_params_n(bad[i], len, EXT_ALL, &p);
+		unsigned code = r == SMTP_R_NONE ? 0 : smtp_reply_get(r)->code;
+
+		if (code != 501 && code != 555) {
+			fail_msg("\"%s\": reply %d (%u)", bad[i], r, code);
+		}
+	}
+}
+
+static void
+test_rcpt(void **state)
+{
+	assert_int_equal(rcpt_params("", EXT_ALL), SMTP_R_NONE);
+	assert_int_equal(rcpt_params("", 0), SMTP_R_NONE);
+	assert_int_equal(rcpt_params(" NOTIFY=NEVER", EXT_ALL),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(rcpt_params(" ORCPT=rfc822;a@b.example", EXT_ALL),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(rcpt_params(" FOO", 0), SMTP_R_PARAM_UNKNOWN);
+	/* SIZE, BODY and SMTPUTF8 are MAIL parameters only */
+	assert_int_equal(rcpt_params(" SIZE=10", EXT_ALL),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(rcpt_params(" BODY=8BITMIME", EXT_ALL),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(rcpt_params(" SMTPUTF8", EXT_ALL),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_not_equal(rcpt_params("garbage", EXT_ALL), SMTP_R_NONE);
+}
+
+static unsigned
+param_ext(const char *opts, size_t olen)
+{
+	unsigned ext = 0;
+
+	ext |= tu_opt(opts, olen, "size") ? SMTP_EXT_SIZE : 0;
+	ext |= tu_opt(opts, olen, "8bitmime") ? SMTP_EXT_8BITMIME : 0;
+	ext |= tu_opt(opts, olen, "smtputf8") ? SMTP_EXT_SMTPUTF8 : 0;
+	return ext;
+}
+
+static void
+param_render(const char *in, size_t len, struct tu_out *o)
+{
+	static const char *bodies[] = { "NONE", "7BIT", "8BITMIME" };
+	struct smtp_mail_params p;
+	const char *opts;
+	const char *text;
+	size_t olen;
+	size_t tlen;
+	enum smtp_r r;
+
+	if (!tu_split_opts(in, len, &opts, &olen, &text, &tlen)) {
+		fail_msg("golden .in without an options line");
+	}
+	if (tu_opt(opts, olen, "rcpt")) {
+		char *t = tu_dup(text, tlen);
+
+		r = smtp_rcpt_params_parse(t, tlen, param_ext(opts, olen));
+		free(t);
+		if (r == SMTP_R_NONE) {
+			tu_outf(o, "ok\n");
+		} else {
+			tu_out_reply(o, r);
+		}
+		return;
+	}
+	r = mail_params_n(text, tlen, param_ext(opts, olen), &p);
+	if (r != SMTP_R_NONE) {
+		tu_out_reply(o, r);
+		return;
+	}
+	tu_outf(o, "size=%llu has_size=%d body=%s smtputf8=%d\n",
+	    (unsigned long long)p.size, p.has_size,
+	    (unsigned)p.body < 3 ? bodies[p.body] : "?", p.smtputf8);
+}
+
+int
+main(void)
+{
+	static const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_size_overflow),
+		cmocka_unit_test(test_size_bad),
+		cmocka_unit_test(test_body),
+		cmocka_unit_test(test_body_binarymime),
+		cmocka_unit_test(test_smtputf8),
+		cmocka_unit_test(test_not_offered),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_combined),
+		cmocka_unit_test(test_duplicate),
+		cmocka_unit_test(test_syntax),
+		cmocka_unit_test(test_rcpt),
+	};
+
+	return tu_run("smtp_param", tests, ARRAY_SIZE(tests), "smtp_param",
+	    param_render);
+}
