@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/run.sh — every suite, as `make test` runs it:
 #   1. unit tests and fuzz-corpus replays on the host board (glibc, ASan/UBSan)
-#   2. integration tests (pytest) against the static binary of the x86_64 board
+#   2. lint (needs the host board's generated config.h)
+#   3. integration tests (pytest) against the static binary of the x86_64 board
 # The last line sums them: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -19,15 +20,6 @@ add() {	# add "<label>: N passed, N failed" counts from a summary line
 	failed=$((failed + ${f:-0}))
 }
 
-echo "== lint (format, cppcheck, layering, prefixes)"
-if sh tools/lint.sh >"$log/lint.log" 2>&1; then
-	passed=$((passed + 1))
-else
-	tail -n 20 "$log/lint.log"
-	failed=$((failed + 1))
-fi
-tail -n 1 "$log/lint.log"
-
 echo "== build: host board (unit tests, sanitizers)"
 if make -s -j"$JOBS" BOARD=host all unit-bins fuzz-replay-bins >"$log/build-host.log" 2>&1; then
 	sh tests/run-unit.sh output/host 2>&1 | tee "$log/unit.log" | tail -n 15
@@ -41,6 +33,15 @@ else
 	echo "unit: build failed"
 	failed=$((failed + 1))
 fi
+
+echo "== lint (format, cppcheck, layering, prefixes)"
+if sh tools/lint.sh >"$log/lint.log" 2>&1; then
+	passed=$((passed + 1))
+else
+	tail -n 20 "$log/lint.log"
+	failed=$((failed + 1))
+fi
+tail -n 1 "$log/lint.log"
 
 echo "== build: x86_64 board (static musl binary)"
 if make -s -j"$JOBS" BOARD=x86_64 all >"$log/build-x86_64.log" 2>&1; then
