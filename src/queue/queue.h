@@ -118,6 +118,8 @@ struct queue_span {
 	uint64_t off_end; /* just past the COMMIT record */
 };
 void queue_msg_span(const struct queue_msg *m, struct queue_span *sp);
+/* A byte of the entry that belongs to the scheduler (zero at first). */
+uint8_t *queue_msg_sched(struct queue_msg *m);
 /* Record what happened to recipient i (appended with the next commit). */
 int queue_msg_result(struct queue_msg *m, uint32_t i, enum queue_rcpt_state st,
     const char *reply, uint64_t retry_at);

@@ -299,6 +299,12 @@ queue_msg_idtext(const struct queue_msg *m)
 	return m->idtext;
 }
 
+uint8_t *
+queue_msg_sched(struct queue_msg *m)
+{
+	return &m->sched;
+}
+
 uint32_t
 queue_msg_nrcpt(const struct queue_msg *m)
 {

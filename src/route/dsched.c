@@ -36,21 +36,20 @@ dsched_busy(uint64_t id)
 	return false;
 }
 
+#define DSCHED_QUEUED 0x1 /* in the due ring */
+
 static void
 dsched_push(uint64_t id)
 {
-	uint32_t k;
+	struct queue_msg *m = queue_lookup(id);
 
-	for (k = 0; k < dsched.due_len; k++) {
-		if (dsched.due[(dsched.due_head + k) %
-		        CONFIG_QUEUE_MAX_MESSAGES] == id) {
-			return;
-		}
+	if (m == NULL || (*queue_msg_sched(m) & DSCHED_QUEUED) ||
+	    dsched.due_len == CONFIG_QUEUE_MAX_MESSAGES) {
+		return;
 	}
-	if (dsched.due_len < CONFIG_QUEUE_MAX_MESSAGES) {
-		dsched.due[(dsched.due_head + dsched.due_len++) %
-		    CONFIG_QUEUE_MAX_MESSAGES] = id;
-	}
+	*queue_msg_sched(m) |= DSCHED_QUEUED;
+	dsched.due[(dsched.due_head + dsched.due_len++) %
+	    CONFIG_QUEUE_MAX_MESSAGES] = id;
 }
 
 static bool
@@ -90,10 +89,14 @@ dsched_run(void)
 		uint64_t id = dsched.due[dsched.due_head];
 
 		m = queue_lookup(id);
+		if (m != NULL) {
+			*queue_msg_sched(m) &= (uint8_t)~DSCHED_QUEUED;
+		}
 		if (m != NULL && (dsched_busy(id) || queue_msg_copying(m))) {
 			m = NULL; /* its result or its copy's sync decides */
 		}
 		if (m != NULL && !dsched_start(m)) {
+			*queue_msg_sched(m) |= DSCHED_QUEUED;
 			return; /* no free job: on the next result */
 		}
 		dsched.due_head = (dsched.due_head + 1) %
