@@ -3,7 +3,7 @@
 
 obj-y += main.o
 obj-y += core/arena.o core/pool.o core/buf.o core/ev.o core/log.o core/str.o \
-	core/rand.o core/date.o core/crc32c.o
+	core/rand.o core/date.o core/crc32c.o core/fs.o
 obj-y += net/net_sock.o
 obj-y += tls/tls_version.o tls/tls_entropy.o
 obj-y += conf/conf_parse.o conf/conf_build.o conf/conf_load.o

@@ -214,6 +214,15 @@ le_get64(const unsigned char *p)
 	return le_get32(p) | ((uint64_t)le_get32(p + 4) << 32);
 }
 
+/* ---- files (fs.c) --------------------------------------------------------- */
+
+/* mkdir -p, mode 0750 */
+int fs_mkdirs(const char *path);
+/* fsync a directory: its new and renamed entries survive a crash */
+int fs_sync_dir(const char *path);
+/* All of buf, at off (pwrite), or at the file position when off < 0. */
+int fs_pwrite_all(int fd, const void *buf, size_t len, int64_t off);
+
 /* ---- strings, ids, time -------------------------------------------------- */
 
 /* Copy with truncation; always NUL-terminates; returns strlen(src). */

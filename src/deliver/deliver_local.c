@@ -72,28 +72,6 @@ static int PRINTF_LIKE(2, 3) deliver_pathf(char *out, const char *fmt, ...)
 	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-/* mkdir -p */
-static int
-deliver_mkdirs(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t k;
-
-	if (str_copy(tmp, path, sizeof(tmp)) >= sizeof(tmp)) {
-		return -ENAMETOOLONG;
-	}
-	for (k = 1; tmp[k] != '\0'; k++) {
-		if (tmp[k] == '/') {
-			tmp[k] = '\0';
-			if (mkdir(tmp, 0750) < 0 && errno != EEXIST) {
-				return -errno;
-			}
-			tmp[k] = '/';
-		}
-	}
-	return mkdir(tmp, 0750) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 static int
 deliver_maildir(const char *domain, const char *mailbox)
 {
@@ -106,46 +84,10 @@ deliver_maildir(const char *domain, const char *mailbox)
 		rc = deliver_pathf(path, "%s/%s/%s/%s", dl.drop, domain,
 		    mailbox, sub[k]);
 		if (rc == 0) {
-			rc = deliver_mkdirs(path);
+			rc = fs_mkdirs(path);
 		}
 	}
 	return rc;
-}
-
-static int
-deliver_fsync_dir(const char *path)
-{
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		return -errno;
-	}
-	if (fsync(fd) < 0) {
-		rc = -errno;
-	}
-	close(fd);
-	return rc;
-}
-
-static int
-deliver_write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* ---- the worker ------------------------------------------------------- */
@@ -231,7 +173,7 @@ deliver_on_body(void *ctx, const void *data, size_t n)
 		struct deliver_box *b = &w->boxes[k];
 
 		if (b->fd >= 0 && b->rc == 0) {
-			b->rc = deliver_write_all(b->fd, data, n);
+			b->rc = fs_pwrite_all(b->fd, data, n, -1);
 		}
 	}
 	return 0;
@@ -266,7 +208,7 @@ deliver_finish_box(struct deliver_work *w, struct deliver_box *b)
 		return;
 	}
 	if (deliver_pathf(tmp, "%s/new", dir) == 0) {
-		b->rc = deliver_fsync_dir(tmp);
+		b->rc = fs_sync_dir(tmp);
 	}
 }
 
@@ -427,7 +369,7 @@ deliver_init(const struct conf *c, const struct dsched_agent **agent)
 	}
 	rc = deliver_pathf(path, "%s", c->drop);
 	if (rc == 0) {
-		rc = deliver_mkdirs(path);
+		rc = fs_mkdirs(path);
 	}
 	for (d = 0; rc == 0 && d < c->ndomains; d++) {
 		for (m = 0; rc == 0 && m < c->domains[d].nmailboxes; m++) {

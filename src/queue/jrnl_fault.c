@@ -95,9 +95,6 @@ int
 jrnl_io_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const struct jrnl_fault *f = jrnl_fault_due(false, ++jrnl_nwrites);
-	const char *p = buf;
-	ssize_t w;
-
 	if (f != NULL) {
 		log_warn("fault write=%llu kind=%d", (unsigned long long)f->n,
 		    (int)f->kind);
@@ -111,19 +108,7 @@ jrnl_io_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 		}
 		return f->kind == JRNL_F_FAIL ? -EIO : -ENOSPC;
 	}
-	while (len > 0) {
-		w = pwrite(fd, p, len, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
+	return fs_pwrite_all(fd, buf, len, (int64_t)off);
 }
 
 int

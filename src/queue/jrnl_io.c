@@ -14,22 +14,7 @@ jrnl_io_init(void)
 int
 jrnl_io_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const char *p = buf;
-	ssize_t w;
-
-	while (len > 0) {
-		w = pwrite(fd, p, len, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
+	return fs_pwrite_all(fd, buf, len, (int64_t)off);
 }
 
 int

@@ -92,22 +92,6 @@ jrnl_segment_path(char *out, size_t size, const char *spool, uint64_t seg)
 
 /* ---- writer thread ---------------------------------------------------- */
 
-static int
-jrnl_sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0) {
-		return -errno;
-	}
-	if (fsync(fd) < 0) {
-		rc = -errno;
-	}
-	close(fd);
-	return rc;
-}
-
 /* Finish with the segment being written: synced first unless abandoned. */
 static int
 jrnl_w_close(void)
@@ -151,7 +135,7 @@ jrnl_w_open(uint64_t seg)
 		unlink(path);
 		return -rc;
 	}
-	rc = jrnl_sync_dir(jrnl.spool);
+	rc = fs_sync_dir(jrnl.spool);
 	if (rc < 0) {
 		close(fd);
 		return rc;

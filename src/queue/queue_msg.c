@@ -518,27 +518,6 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 	}
 }
 
-static int
-queue_mkdir(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t k;
-
-	if (str_copy(tmp, path, sizeof(tmp)) >= sizeof(tmp)) {
-		return -ENAMETOOLONG;
-	}
-	for (k = 1; tmp[k] != '\0'; k++) {
-		if (tmp[k] == '/') {
-			tmp[k] = '\0';
-			if (mkdir(tmp, 0750) < 0 && errno != EEXIST) {
-				return -errno;
-			}
-			tmp[k] = '/';
-		}
-	}
-	return mkdir(tmp, 0750) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 int
 queue_init(const struct conf *c, struct queue_report *rep)
 {
@@ -549,7 +528,7 @@ queue_init(const struct conf *c, struct queue_report *rep)
 	queue.spool = c->spool;
 	queue.reserve = 2 * c->queue.segment_bytes;
 	crc32c_update(0, "", 0); /* the table, before any thread */
-	rc = queue_mkdir(c->spool);
+	rc = fs_mkdirs(c->spool);
 	if (rc < 0) {
 		return rc;
 	}
