@@ -118,13 +118,13 @@ struct admin_show_ctx {
 };
 
 static int
-admin_show_env(void *ctx, const char *from, uint64_t arrival)
+admin_show_env(void *ctx, const struct queue_envelope *e)
 {
 	struct admin_show_ctx *sc = ctx;
 	char t[32];
 
-	admin_time(arrival, t, sizeof(t));
-	buf_printf(sc->out, "from: <%s>\narrived: %s\n", from, t);
+	admin_time(e->arrival, t, sizeof(t));
+	buf_printf(sc->out, "from: <%s>\narrived: %s\n", e->from, t);
 	return 0;
 }
 

@@ -12,7 +12,54 @@
 #include "core/core.h"
 #include "net/net.h"
 
-enum conf_domain_kind { CONF_DOMAIN_LOCAL };
+enum conf_domain_kind {
+	CONF_DOMAIN_LOCAL, /* mailboxes in the drop directory */
+	CONF_DOMAIN_RELAY, /* accepted from anyone, then routed */
+	CONF_DOMAIN_HOLD, /* accepted from anyone, queued until ETRN */
+};
+
+/* A network for relay rules: address and prefix length (CIDR). */
+struct conf_net {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t prefix;
+	uint8_t addr[16];
+};
+
+/* An address space entry of a connector: "*", "*.suffix" or a domain. */
+struct conf_space {
+	char *pattern;
+	uint32_t cost;
+};
+
+/* A schedule window: days (bit 0 = Monday) and minutes of the day. */
+struct conf_window {
+	uint8_t days;
+	uint16_t from; /* minutes; from > to wraps past midnight */
+	uint16_t to;
+};
+
+struct conf_host {
+	char *name; /* a host name or an address literal's text */
+	uint16_t port;
+	bool literal; /* [address]: no DNS */
+};
+
+struct conf_connector {
+	char *name;
+	int line;
+	struct conf_space *spaces;
+	uint32_t nspaces;
+	bool route_mx; /* by DNS MX; else the smart hosts */
+	uint16_t mx_port; /* 25 unless set (tests) */
+	struct conf_host *hosts;
+	uint32_t nhosts;
+	struct conf_window *windows; /* none: always open */
+	uint32_t nwindows;
+	uint64_t max_message_size; /* 0: no limit of its own */
+	uint32_t max_messages; /* per outbound connection */
+	uint32_t max_connections;
+	uint32_t max_per_dest;
+};
 
 struct conf_alias {
 	char *name;
@@ -52,6 +99,8 @@ struct conf_server {
 	uint32_t timeout_command_ms;
 	uint32_t timeout_data_ms;
 	uint32_t greeting_delay_ms;
+	struct conf_net *relay_nets; /* clients that may relay anywhere */
+	uint32_t nrelay_nets;
 	bool vrfy;
 	bool expn;
 	int line;
@@ -79,6 +128,10 @@ struct conf {
 	uint32_t ndomains;
 	struct conf_server *servers;
 	uint32_t nservers;
+	struct conf_connector *connectors;
+	uint32_t nconnectors;
+	struct net_addr resolvers[4]; /* none: /etc/resolv.conf */
+	uint32_t nresolvers;
 };
 
 /* Reports one problem; the loader collects all of them. */
@@ -123,5 +176,13 @@ uint32_t conf_local_expand(const struct conf_domain *d, const char *local,
     size_t len, const char **out, uint32_t max);
 const char *
 conf_server_hostname(const struct conf *c, const struct conf_server *s);
+/* Is the client in one of the server's relay networks? */
+bool conf_relay_allowed(const struct conf_server *s, const struct net_addr *a);
+bool conf_net_match(const struct conf_net *n, const struct net_addr *a);
+/* Does a connector's pattern cover the domain (case-insensitive)? */
+bool conf_space_match(const char *pattern, const char *domain);
+/* Is the schedule open at this local time (0 = Monday)? */
+bool conf_schedule_open(const struct conf_connector *cn, unsigned weekday,
+    unsigned minute);
 
 #endif

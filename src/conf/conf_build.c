@@ -76,7 +76,7 @@ conf_parse_number(const char *s, uint64_t *v, const char **end)
 }
 
 /* 10M, 512K, 1G, 100 (bytes) */
-static bool
+bool
 conf_parse_size(const char *s, uint64_t *v)
 {
 	const char *end;
@@ -111,7 +111,7 @@ conf_parse_size(const char *s, uint64_t *v)
 }
 
 /* 30s, 5m, 2h, 1d, 500ms, 10 (seconds) -> milliseconds */
-static bool
+bool
 conf_parse_duration(const char *s, uint64_t *ms)
 {
 	const char *end;
@@ -333,6 +333,8 @@ conf_server(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 	for (in = st->block; in != NULL; in = in->next) {
 		if (strcmp(in->args[0], "listen") == 0) {
 			conf_server_listen(cx, in, s);
+		} else if (strcmp(in->args[0], "relay") == 0) {
+			conf_server_relay(cx, in, s);
 		} else if (strcmp(in->args[0], "timeout") == 0) {
 			conf_server_timeout(cx, in, s);
 		} else if (!conf_apply_table(cx, in, conf_server_settings,
@@ -353,7 +355,7 @@ conf_server(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 	}
 }
 
-static void
+void
 conf_lower(char *s)
 {
 	for (; *s != '\0'; s++) {
@@ -381,7 +383,7 @@ conf_mailbox_name_ok(const char *s)
 }
 
 /* LDH labels of 1-63 octets, not starting or ending with "-" */
-static bool
+bool
 conf_domain_name_ok(const char *s)
 {
 	size_t label = 0;
@@ -533,17 +535,23 @@ conf_domain(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 	const struct conf_stmt *in;
 	uint32_t k, nmb, nal;
 
+	enum conf_domain_kind kind = CONF_DOMAIN_LOCAL;
+
 	if (st->nargs == 3 && !st->has_block) {
+		if (strcmp(st->args[2], "relay") == 0) {
+			kind = CONF_DOMAIN_RELAY;
+		} else if (strcmp(st->args[2], "hold") == 0) {
+			kind = CONF_DOMAIN_HOLD;
+		} else {
+			conf_error(cx, st->file, st->line,
+			    "domain %s: '%s' is not relay or hold", st->args[1],
+			    st->args[2]);
+			return;
+		}
+	} else if (st->nargs != 2 || !st->has_block) {
 		conf_error(cx, st->file, st->line,
-		    "domain %s %s: relay and held domains arrive with "
-		    "relaying; "
-		    "this version has local domains only",
-		    st->args[1], st->args[2]);
-		return;
-	}
-	if (st->nargs != 2 || !st->has_block) {
-		conf_error(cx, st->file, st->line,
-		    "domain takes a name and a { } block of mailboxes");
+		    "domain takes a name and a { } block of mailboxes, "
+		    "or a name and relay or hold");
 		return;
 	}
 	conf_lower(st->args[1]);
@@ -562,8 +570,11 @@ conf_domain(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 	}
 	d = &c->domains[c->ndomains++];
 	d->name = st->args[1];
-	d->kind = CONF_DOMAIN_LOCAL;
+	d->kind = kind;
 	d->line = st->line;
+	if (kind != CONF_DOMAIN_LOCAL) {
+		return;
+	}
 	nmb = conf_count(st->block, "mailbox", true);
 	nal = conf_count(st->block, "alias", false);
 	d->mailboxes = conf_alloc(cx, sizeof(char *) * (nmb + 1));
@@ -729,6 +740,8 @@ conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 	    sizeof(*c->domains) * (conf_count(top, "domain", false) + 1));
 	c->servers = conf_alloc(cx,
 	    sizeof(*c->servers) * (conf_count(top, "server", false) + 1));
+	c->connectors = conf_alloc(cx,
+	    sizeof(*c->connectors) * (conf_count(top, "connector", false) + 1));
 	for (st = top; st != NULL; st = st->next) {
 		if (strcmp(st->args[0], "server") == 0) {
 			conf_server(cx, st, c);
@@ -736,6 +749,10 @@ conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 			conf_domain(cx, st, c);
 		} else if (strcmp(st->args[0], "queue") == 0) {
 			conf_queue(cx, st, c);
+		} else if (strcmp(st->args[0], "connector") == 0) {
+			conf_connector(cx, st, c);
+		} else if (strcmp(st->args[0], "resolver") == 0) {
+			conf_resolvers(cx, st, c);
 		} else if (strcmp(st->args[0], "log-level") == 0) {
 			conf_global_log_level(cx, st, c);
 		} else if (!conf_apply_table(cx, st, conf_global_settings,

@@ -34,6 +34,20 @@ void conf_mem_free(struct conf_mem *m);
 void conf_error(struct conf_ctx *cx, const char *file, int line,
     const char *fmt, ...) PRINTF_LIKE(4, 5);
 
+/* shared value parsers (conf_build.c) */
+bool conf_parse_size(const char *s, uint64_t *v);
+bool conf_parse_duration(const char *s, uint64_t *ms);
+bool conf_domain_name_ok(const char *s);
+void conf_lower(char *s);
+
+/* routing and relay settings (conf_route.c) */
+void conf_server_relay(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_server *s);
+void
+conf_connector(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c);
+void
+conf_resolvers(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c);
+
 /* text -> statements; includes are read through cx->io and spliced in */
 struct conf_stmt *conf_stmts_parse(struct conf_ctx *cx, const char *file,
     const char *text, size_t len);

@@ -93,12 +93,12 @@ deliver_maildir(const char *domain, const char *mailbox)
 /* ---- the worker ------------------------------------------------------- */
 
 static int
-deliver_on_env(void *ctx, const char *from, uint64_t arrival)
+deliver_on_env(void *ctx, const struct queue_envelope *e)
 {
 	struct deliver_work *w = ctx;
 
-	str_copy(w->from, from, sizeof(w->from));
-	w->arrival = arrival;
+	str_copy(w->from, e->from, sizeof(w->from));
+	w->arrival = e->arrival;
 	return 0;
 }
 

@@ -70,7 +70,7 @@ qidx_new(uint64_t id)
 	if (m == NULL) {
 		return NULL;
 	}
-	memset(m, 0, offsetof(struct queue_msg, rcpt));
+	memset(m, 0, offsetof(struct queue_msg, relay));
 	m->id = id;
 	b = qidx_bucket(id);
 	m->hnext = qidx_hash[b];

@@ -39,7 +39,10 @@ struct queue_env {
 	bool smtputf8;
 };
 
-/* One recipient as stored: the address and, for local ones, the mailbox. */
+/*
+ * One recipient as stored: the address and, for local ones, the domain and
+ * mailbox; a recipient to relay has its domain and an empty mailbox.
+ */
 struct queue_rcpt {
 	char addr[256];
 	char domain[256];
@@ -109,6 +112,8 @@ void queue_set_due(queue_due_fn fn);
 uint64_t queue_msg_id(const struct queue_msg *m);
 uint32_t queue_msg_nrcpt(const struct queue_msg *m);
 enum queue_rcpt_state queue_rcpt_state(const struct queue_msg *m, uint32_t i);
+/* Recipient i goes to another host (no local mailbox). */
+bool queue_rcpt_relay(const struct queue_msg *m, uint32_t i);
 /* Journal position of a message, for a reader on another thread. */
 struct queue_span {
 	uint64_t id;
@@ -143,14 +148,40 @@ bool queue_msg_copying(const struct queue_msg *m);
  * recipient and each body piece. The callbacks run on the caller's
  * thread; return non-zero to stop.
  */
+struct queue_envelope {
+	char from[256];
+	uint64_t arrival;
+	uint64_t size_hint;
+	uint8_t body; /* enum smtp_body */
+	bool smtputf8;
+};
+
 struct queue_reader {
 	void *ctx;
-	int (*env)(void *ctx, const char *from, uint64_t arrival);
+	int (*env)(void *ctx, const struct queue_envelope *e);
 	int (*rcpt)(void *ctx, uint32_t i, const struct queue_rcpt *r);
 	int (*body)(void *ctx, const void *data, size_t n);
 };
 int queue_read(const char *spool, const struct queue_span *sp,
     const struct queue_reader *rd);
+
+/*
+ * The message text piece by piece, for a reader on the event loop that
+ * must stop when its socket is full (the relay client). The segments are
+ * mapped read-only; queue_cursor_close() unmaps them.
+ */
+struct queue_cursor {
+	struct queue_span sp;
+	uint64_t seg;
+	uint64_t off;
+	const unsigned char *map;
+	size_t map_len;
+	bool done;
+};
+int queue_cursor_open(struct queue_cursor *c, const struct queue_span *sp);
+/* 1 with the next piece in p and n, 0 at the end, or a negative errno. */
+int queue_cursor_next(struct queue_cursor *c, const void **p, size_t *n);
+void queue_cursor_close(struct queue_cursor *c);
 
 /* ---- inspection (ternctl, mailq) --------------------------------------- */
 

@@ -41,6 +41,7 @@ struct queue_msg {
 	uint64_t copy_off;
 	uint64_t copy_commit_seg;
 	uint64_t copy_off_end;
+	uint8_t relay[(CONFIG_SMTPD_RCPT_MAX + 7) / 8]; /* bit i: not local */
 	uint8_t rcpt[CONFIG_SMTPD_RCPT_MAX]; /* enum queue_rcpt_state */
 };
 

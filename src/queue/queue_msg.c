@@ -125,6 +125,21 @@ queue_msg_begin(const struct queue_env *env, struct queue_msg **out)
 	return 0;
 }
 
+static void
+queue_rcpt_set_kind(struct queue_msg *m, uint32_t i, bool relay)
+{
+	uint8_t bit = (uint8_t)(1u << (i % 8));
+
+	m->relay[i / 8] = (uint8_t)(relay ? m->relay[i / 8] | bit :
+	                                    m->relay[i / 8] & ~bit);
+}
+
+bool
+queue_rcpt_relay(const struct queue_msg *m, uint32_t i)
+{
+	return i < m->nrcpt && (m->relay[i / 8] & (1u << (i % 8))) != 0;
+}
+
 int
 queue_msg_rcpt(struct queue_msg *m, const char *addr, const char *domain,
     const char *mailbox)
@@ -142,6 +157,7 @@ queue_msg_rcpt(struct queue_msg *m, const char *addr, const char *domain,
 	jrnl_putstr(&e, mailbox);
 	rc = e.overflow ? -EMSGSIZE : queue_append(m, JRNL_RCPT, buf, e.len);
 	if (rc == 0) {
+		queue_rcpt_set_kind(m, m->nrcpt, mailbox[0] == '\0');
 		m->rcpt[m->nrcpt++] = QUEUE_R_PENDING;
 	}
 	return rc;
@@ -477,6 +493,13 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 	switch (h->type) {
 	case JRNL_RCPT:
 		if (!m->copying && m->nrcpt < CONFIG_SMTPD_RCPT_MAX) {
+			char skip[256], mailbox[65];
+
+			jrnl_get32(&d);
+			jrnl_getstr(&d, skip, sizeof(skip));
+			jrnl_getstr(&d, skip, sizeof(skip));
+			jrnl_getstr(&d, mailbox, sizeof(mailbox));
+			queue_rcpt_set_kind(m, m->nrcpt, mailbox[0] == '\0');
 			m->rcpt[m->nrcpt++] = QUEUE_R_PENDING;
 		}
 		break;

@@ -26,19 +26,19 @@ queue_read_rec(void *ctx, const struct jrnl_hdr *h,
 	struct queue_read_state *st = ctx;
 	struct jrnl_dec d = { payload, h->len, 0, false };
 	struct queue_rcpt r;
-	char from[256];
-	uint64_t arrival;
+	struct queue_envelope e;
 
 	switch (h->type) {
 	case JRNL_MSG:
-		arrival = jrnl_get64(&d);
-		jrnl_get64(&d);
-		jrnl_get8(&d);
-		jrnl_get8(&d);
-		jrnl_getstr(&d, from, sizeof(from));
-		return d.bad    ? -EBADMSG :
-		    st->rd->env ? st->rd->env(st->rd->ctx, from, arrival) :
-		                  0;
+		e.arrival = jrnl_get64(&d);
+		e.size_hint = jrnl_get64(&d);
+		e.body = jrnl_get8(&d);
+		e.smtputf8 = jrnl_get8(&d) != 0;
+		jrnl_getstr(&d, e.from, sizeof(e.from));
+		if (d.bad) {
+			return -EBADMSG;
+		}
+		return st->rd->env ? st->rd->env(st->rd->ctx, &e) : 0;
 	case JRNL_RCPT:
 		memset(&r, 0, sizeof(r));
 		jrnl_get32(&d);
@@ -135,4 +135,107 @@ queue_read(const char *spool, const struct queue_span *sp,
 	struct queue_read_state st = { rd, 0 };
 
 	return queue_read_raw(spool, sp, queue_read_rec, &st);
+}
+
+/* ---- the cursor ------------------------------------------------------ */
+
+static void
+queue_cursor_unmap(struct queue_cursor *c)
+{
+	if (c->map != NULL) {
+		munmap((void *)c->map, c->map_len);
+		c->map = NULL;
+	}
+}
+
+static int
+queue_cursor_map(struct queue_cursor *c)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	void *p;
+	int fd, rc;
+
+	queue_cursor_unmap(c);
+	if (jrnl_segment_path(path, sizeof(path), queue_spool(), c->seg) < 0) {
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (fstat(fd, &sb) < 0 || sb.st_size == 0) {
+		rc = sb.st_size == 0 ? -EBADMSG : -errno;
+		close(fd);
+		return rc;
+	}
+	p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		return -errno;
+	}
+	c->map = p;
+	c->map_len = (size_t)sb.st_size;
+	return 0;
+}
+
+int
+queue_cursor_open(struct queue_cursor *c, const struct queue_span *sp)
+{
+	memset(c, 0, sizeof(*c));
+	c->sp = *sp;
+	c->seg = sp->seg_first;
+	c->off = sp->off_first;
+	return queue_cursor_map(c);
+}
+
+int
+queue_cursor_next(struct queue_cursor *c, const void **p, size_t *n)
+{
+	struct jrnl_hdr h;
+	int r, rc;
+
+	while (!c->done) {
+		uint64_t end = c->seg == c->sp.seg_last ? c->sp.off_end :
+		                                          (uint64_t)c->map_len;
+
+		if (c->off >= end || c->off >= c->map_len) {
+			if (c->seg >= c->sp.seg_last) {
+				c->done = true;
+				break;
+			}
+			c->seg++;
+			c->off = 0;
+			rc = queue_cursor_map(c);
+			if (rc < 0) {
+				return rc;
+			}
+			continue;
+		}
+		r = jrnl_rec_check(c->map + c->off, c->map_len - c->off, &h);
+		if (r == 0 && c->seg != c->sp.seg_last) {
+			c->off =
+			    c->map_len; /* the rest of this segment is empty */
+			continue;
+		}
+		if (r <= 0) {
+			return -EBADMSG;
+		}
+		c->off += jrnl_rec_size(h.len);
+		if (h.id == c->sp.id && h.type == JRNL_BODY) {
+			*p = c->map + c->off - jrnl_rec_size(h.len) + JRNL_HDR;
+			*n = h.len;
+			return 1;
+		}
+		if (h.id == c->sp.id && h.type == JRNL_COMMIT) {
+			c->done = true;
+		}
+	}
+	return 0;
+}
+
+void
+queue_cursor_close(struct queue_cursor *c)
+{
+	queue_cursor_unmap(c);
 }
