@@ -16,7 +16,7 @@ obj-y += queue/jrnl_rec.o queue/jrnl_write.o queue/jrnl_recover.o \
 	queue/queue_copy.o
 obj-$(CONFIG_DEBUG_FAULTS) += queue/jrnl_fault.o
 obj-$(if $(CONFIG_DEBUG_FAULTS),,y) += queue/jrnl_io.o
-obj-y += route/dsched.o
-obj-y += deliver/deliver_local.o
+obj-y += route/dsched.o route/router.o route/route_targets.o
+obj-y += deliver/deliver_local.o deliver/smtpc.o deliver/smtpc_reply.o
 obj-$(CONFIG_SMTP_CHUNKING) += smtp/smtpd_bdat.o
 obj-y += admin/admin_ctl.o admin/admin_client.o

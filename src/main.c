@@ -23,7 +23,7 @@
 #include "smtp/smtp.h"
 #include "tls/tls.h"
 
-#define MAIN_ARENA_SLACK (1024 * 1024)
+#define MAIN_ARENA_SLACK (8 * 1024 * 1024)
 
 static struct ev_io main_sig_io;
 static bool main_stopping;
@@ -159,7 +159,8 @@ main_arena_size(void)
 	    (size_t)CONFIG_POOL_TRANSACTIONS * 2048 +
 	    (size_t)CONFIG_QUEUE_MAX_MESSAGES *
 	    (CONFIG_SMTPD_RCPT_MAX + 256 + 3 * sizeof(uint64_t)) +
-	    (size_t)CONFIG_DSCHED_JOBS * (2 * CONFIG_SMTPD_RCPT_MAX + 512) +
+	    (size_t)CONFIG_DSCHED_JOBS *
+	    (2 * CONFIG_SMTPD_RCPT_MAX + 512 + 64 * 1024) +
 	    4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 + MAIN_ARENA_SLACK;
 }
 
@@ -222,7 +223,7 @@ main_log_stats(void)
 static void
 main_start(const struct conf *conf)
 {
-	const struct dsched_agent *local;
+	const struct dsched_agent *local, *relay;
 	struct queue_report rep;
 	int rc;
 
@@ -238,7 +239,8 @@ main_start(const struct conf *conf)
 	if (rc < 0) {
 		fatal("drop directory %s: %s", conf->drop, strerror(-rc));
 	}
-	dsched_init(conf, local);
+	smtpc_init(conf, &relay);
+	dsched_init(conf, local, relay);
 	smtpd_init(conf);
 	rc = admin_init(conf);
 	if (rc < 0) {

@@ -113,6 +113,8 @@ struct conf_queue {
 	uint32_t nretry;
 	uint64_t expire_ms;
 	uint64_t segment_bytes; /* <= CONFIG_QUEUE_SEGMENT_KB KiB */
+	uint32_t connect_timeout_ms; /* outbound connections */
+	uint32_t reply_timeout_ms; /* outbound: waiting for a reply */
 };
 
 struct conf {

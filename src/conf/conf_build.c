@@ -682,6 +682,29 @@ conf_queue_segment(struct conf_ctx *cx, const struct conf_stmt *st,
 	q->segment_bytes = v;
 }
 
+/* timeout connect 30s | timeout reply 5m (the SMTP client) */
+static void
+conf_queue_timeout(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_queue *q)
+{
+	uint64_t ms;
+
+	if (st->nargs != 3 || !conf_parse_duration(st->args[2], &ms) ||
+	    ms < 1000 || ms > 3600000 ||
+	    (strcmp(st->args[1], "connect") != 0 &&
+	        strcmp(st->args[1], "reply") != 0)) {
+		conf_error(cx, st->file, st->line,
+		    "timeout takes connect or reply and a duration from 1s to "
+		    "1h");
+		return;
+	}
+	if (st->args[1][0] == 'c') {
+		q->connect_timeout_ms = (uint32_t)ms;
+	} else {
+		q->reply_timeout_ms = (uint32_t)ms;
+	}
+}
+
 static void
 conf_queue(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 {
@@ -706,10 +729,12 @@ conf_queue(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 			c->queue.expire_ms = ms;
 		} else if (strcmp(in->args[0], "segment-size") == 0) {
 			conf_queue_segment(cx, in, &c->queue);
+		} else if (strcmp(in->args[0], "timeout") == 0) {
+			conf_queue_timeout(cx, in, &c->queue);
 		} else {
 			conf_error(cx, in->file, in->line,
 			    "unknown queue setting '%s' (retry, expire, "
-			    "segment-size)",
+			    "segment-size, timeout)",
 			    in->args[0]);
 		}
 	}
@@ -725,6 +750,8 @@ conf_queue_defaults(struct conf_queue *q)
 	q->nretry = ARRAY_SIZE(retry);
 	q->expire_ms = 2ull * 86400000;
 	q->segment_bytes = (uint64_t)CONFIG_QUEUE_SEGMENT_KB * 1024;
+	q->connect_timeout_ms = 30000;
+	q->reply_timeout_ms = 5 * 60000; /* RFC 5321 4.5.3.2 */
 }
 
 struct conf *

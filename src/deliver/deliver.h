@@ -14,6 +14,8 @@
  * start the worker; the agent to give the scheduler.
  */
 int deliver_init(const struct conf *c, const struct dsched_agent **agent);
+/* The SMTP client: the agent for recipients to relay. */
+int smtpc_init(const struct conf *c, const struct dsched_agent **agent);
 void deliver_fini(void);
 
 #endif

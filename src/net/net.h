@@ -34,6 +34,10 @@ bool net_addr_equal(const struct net_addr *a, const struct net_addr *b);
 
 /* A non-blocking listening socket; a negative errno when it cannot bind. */
 int net_listen(const struct net_addr *a, int backlog);
+/* Start a non-blocking connection; done when the socket is writable. */
+int net_connect(const struct net_addr *a);
+/* The result of a connection started by net_connect (0 or -errno). */
+int net_connect_result(int fd);
 /* One pending connection, non-blocking; -EAGAIN when there is none. */
 int net_accept(int lfd, struct net_addr *peer);
 /* > 0 bytes, 0 at end of stream, -EAGAIN, or another negative errno. */

@@ -188,3 +188,33 @@ net_shutdown_write(int fd)
 {
 	shutdown(fd, SHUT_WR);
 }
+
+int
+net_connect(const struct net_addr *a)
+{
+	int fd, rc;
+
+	fd = socket(a->u.sa.sa_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (connect(fd, &a->u.sa, a->len) < 0 && errno != EINPROGRESS) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int
+net_connect_result(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+		return -errno;
+	}
+	return -err;
+}

@@ -16,6 +16,7 @@
 static struct {
 	const struct conf *conf;
 	const struct dsched_agent *local;
+	const struct dsched_agent *relay;
 	struct pool jobs;
 	uint64_t *due; /* ring of message ids */
 	uint32_t due_head, due_len;
@@ -52,31 +53,57 @@ dsched_push(uint64_t id)
 	    CONFIG_QUEUE_MAX_MESSAGES] = id;
 }
 
+/* Which agent next: local recipients first, then those to relay. */
+static bool
+dsched_pick_kind(struct queue_msg *m, enum dsched_kind *kind)
+{
+	uint32_t i, n = queue_msg_nrcpt(m);
+	bool relay = false;
+
+	for (i = 0; i < n; i++) {
+		enum queue_rcpt_state st = queue_rcpt_state(m, i);
+
+		if (st != QUEUE_R_PENDING && st != QUEUE_R_DEFERRED) {
+			continue;
+		}
+		if (!queue_rcpt_relay(m, i)) {
+			*kind = DSCHED_LOCAL;
+			return true;
+		}
+		relay = true;
+	}
+	*kind = DSCHED_RELAY;
+	return relay;
+}
+
 static bool
 dsched_start(struct queue_msg *m)
 {
-	struct dsched_job *j = pool_get(&dsched.jobs, NULL);
-	uint32_t i, n = queue_msg_nrcpt(m), want = 0;
+	struct dsched_job *j;
+	uint32_t i, n = queue_msg_nrcpt(m);
+	enum dsched_kind kind;
 
+	if (!dsched_pick_kind(m, &kind)) {
+		queue_msg_done(m); /* nothing left to do */
+		return true;
+	}
+	j = pool_get(&dsched.jobs, NULL);
 	if (j == NULL) {
 		return false;
 	}
 	queue_msg_span(m, &j->span);
+	j->kind = kind;
 	j->nrcpt = n;
 	j->reply[0] = '\0';
 	for (i = 0; i < n; i++) {
 		enum queue_rcpt_state st = queue_rcpt_state(m, i);
 
-		j->want[i] = st == QUEUE_R_PENDING || st == QUEUE_R_DEFERRED;
+		j->want[i] = (st == QUEUE_R_PENDING ||
+		                 st == QUEUE_R_DEFERRED) &&
+		    queue_rcpt_relay(m, i) == (kind == DSCHED_RELAY);
 		j->result[i] = (uint8_t)st;
-		want += j->want[i];
 	}
-	if (want == 0) {
-		pool_put(&dsched.jobs, j);
-		queue_msg_done(m);
-		return true;
-	}
-	dsched.local->submit(j);
+	(kind == DSCHED_LOCAL ? dsched.local : dsched.relay)->submit(j);
 	return true;
 }
 
@@ -132,12 +159,12 @@ dsched_done(struct dsched_job *j)
 	struct queue_msg *m;
 	struct queue_info qi;
 	uint64_t now = (uint64_t)time(NULL), retry;
-	bool expired, pending = false;
+	bool expired, deferred = false, untried = false;
 	uint32_t i;
 
 	m = queue_lookup(j->span.id);
-	pool_put(&dsched.jobs, j);
 	if (m == NULL) {
+		pool_put(&dsched.jobs, j);
 		dsched_run();
 		return;
 	}
@@ -152,7 +179,7 @@ dsched_done(struct dsched_job *j)
 		}
 		if (st != QUEUE_R_DELIVERED && st != QUEUE_R_FAILED) {
 			st = expired ? QUEUE_R_FAILED : QUEUE_R_DEFERRED;
-			pending |= !expired;
+			deferred |= !expired;
 		}
 		queue_msg_result(m, i, st,
 		    st == QUEUE_R_DELIVERED ? "delivered" : j->reply,
@@ -165,11 +192,18 @@ dsched_done(struct dsched_job *j)
 		    st == QUEUE_R_DELIVERED ? "" : " reason=",
 		    st == QUEUE_R_DELIVERED ? "" : j->reply);
 	}
-	if (pending) {
+	for (i = 0; i < j->nrcpt; i++) {
+		untried |= queue_rcpt_state(m, i) == QUEUE_R_PENDING;
+	}
+	if (deferred) {
 		queue_msg_retry_at(m, retry);
-	} else {
+	}
+	if (untried) {
+		dsched_push(queue_msg_id(m)); /* the other agent's turn */
+	} else if (!deferred) {
 		queue_msg_done(m);
 	}
+	pool_put(&dsched.jobs, j);
 	dsched_run();
 }
 
@@ -216,10 +250,12 @@ dsched_recovered(void *ctx, const struct queue_info *qi)
 }
 
 void
-dsched_init(const struct conf *c, const struct dsched_agent *local)
+dsched_init(const struct conf *c, const struct dsched_agent *local,
+    const struct dsched_agent *relay)
 {
 	dsched.conf = c;
 	dsched.local = local;
+	dsched.relay = relay;
 	pool_init(&dsched.jobs, "dsched-job", sizeof(struct dsched_job),
 	    CONFIG_DSCHED_JOBS);
 	dsched.due = arena_alloc(sizeof(uint64_t) * CONFIG_QUEUE_MAX_MESSAGES);

@@ -1,8 +1,8 @@
 /*
- * route.h — routing and the delivery scheduler (dsched). For now the
- * scheduler feeds committed messages to the local delivery agent and
- * retries what it defers; the router, connectors and DNS come with
- * relaying.
+ * route.h — routing and the delivery scheduler (dsched): the scheduler
+ * feeds committed messages to the delivery agents (local mailboxes, and
+ * the SMTP client for recipients to relay) and retries what they defer;
+ * the router picks a connector for a recipient domain.
  *
  * An agent (a deliver part) registers a submit function; jobs carry a
  * message's place in the journal and which recipients to deliver, and
@@ -12,10 +12,15 @@
 #define TERN_ROUTE_H
 
 #include "conf/conf.h"
+#include <time.h>
+
 #include "queue/queue.h"
+
+enum dsched_kind { DSCHED_LOCAL, DSCHED_RELAY };
 
 struct dsched_job {
 	struct queue_span span;
+	enum dsched_kind kind;
 	uint32_t nrcpt;
 	uint8_t want[CONFIG_SMTPD_RCPT_MAX]; /* 1: deliver recipient i */
 	uint8_t result[CONFIG_SMTPD_RCPT_MAX]; /* enum queue_rcpt_state */
@@ -29,10 +34,47 @@ struct dsched_agent {
 	void (*submit)(struct dsched_job *j);
 };
 
-void dsched_init(const struct conf *c, const struct dsched_agent *local);
+void dsched_init(const struct conf *c, const struct dsched_agent *local,
+    const struct dsched_agent *relay);
 /* An agent finished a job (call on the loop thread). */
 void dsched_done(struct dsched_job *j);
 /* Deliver what is waiting now (ternctl queue flush). */
 void dsched_flush(void);
+
+/* ---- the router ----------------------------------------------------- */
+
+struct router_route {
+	const struct conf_connector *cn; /* NULL: DNS MX, port 25 */
+	bool closed; /* the connectors for it are outside their schedules */
+};
+
+/*
+ * The route for a recipient domain now: the cheapest connector whose
+ * address space matches and whose schedule is open (equal costs share
+ * the load); none matching: DNS MX. Pure but for the clock and chance.
+ */
+void router_pick(const struct conf *c, const char *domain, time_t now,
+    struct router_route *r);
+
+/* ---- targets: where to connect for a route -------------------------- */
+
+struct route_target {
+	struct net_addr addr;
+	char host[256]; /* the name it came from, for logs and reports */
+};
+
+#define ROUTE_TARGETS_MAX 8
+
+/*
+ * The addresses to try in order for a domain on a route: smart hosts as
+ * given, or the domain's MX hosts (RFC 5321 5.1). fn is called once,
+ * maybe before this returns, with 0 and the list, or -ENOENT (no such
+ * domain), -EHOSTUNREACH (null MX, RFC 7505) or another negative errno
+ * for a temporary failure.
+ */
+typedef void (*route_targets_fn)(void *ctx, int rc,
+    const struct route_target *t, uint32_t n);
+void route_targets(const struct router_route *r, const char *domain,
+    route_targets_fn fn, void *ctx);
 
 #endif

@@ -161,6 +161,16 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 
 /* ---- RCPT ----------------------------------------------------------- */
 
+static void
+smtpd_lower(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s >= 'A' && *s <= 'Z') {
+			*s = (char)(*s - 'A' + 'a');
+		}
+	}
+}
+
 /* "<Postmaster>" alone: the postmaster of the first local domain with one */
 static const struct conf_domain *
 smtpd_postmaster_domain(const struct smtpd_session *s, const char **mbox)
@@ -178,8 +188,8 @@ smtpd_postmaster_domain(const struct smtpd_session *s, const char **mbox)
 
 /* The message in the journal begins with its first recipient. */
 static enum smtp_r
-smtpd_rcpt_queue(struct smtpd_session *s, const char *addr,
-    const struct conf_domain *d, const char **mbox, uint32_t n)
+smtpd_rcpt_queue(struct smtpd_session *s, const char *addr, const char *domain,
+    const char **mbox, uint32_t n)
 {
 	struct smtpd_txn *t = s->txn;
 	struct queue_env env = { t->from.addr, s->helo, s->peer_ip,
@@ -201,7 +211,7 @@ smtpd_rcpt_queue(struct smtpd_session *s, const char *addr,
 		return SMTP_R_TOO_MANY_RCPTS;
 	}
 	for (k = 0; k < n && rc == 0; k++) {
-		rc = queue_msg_rcpt(t->qm, addr, d->name, mbox[k]);
+		rc = queue_msg_rcpt(t->qm, addr, domain, mbox[k]);
 	}
 	if (rc < 0) {
 		/* some of its mailboxes are in: this message cannot go on */
@@ -215,28 +225,39 @@ smtpd_rcpt_queue(struct smtpd_session *s, const char *addr,
 static enum smtp_r
 smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 {
-	const char *mbox[64];
+	const char *mbox[64], *relay[1] = { "" };
 	const struct conf_domain *d;
+	char domain[SMTP_DOMAIN_MAX + 1];
 	uint32_t n;
 
 	if (p->domain_off == p->local_len) {
 		d = smtpd_postmaster_domain(s, mbox);
 		n = d != NULL ? 1 : 0;
-	} else {
-		d = p->domain_literal ?
-		    NULL :
-		    conf_domain_find(s->conf, p->addr + p->domain_off,
-		        strlen(p->addr + p->domain_off));
-		if (d == NULL) {
-			return SMTP_R_RELAY_DENIED; /* no relaying yet */
-		}
+		return n == 0 ? SMTP_R_USER_UNKNOWN :
+		                smtpd_rcpt_queue(s, p->addr, d->name, mbox, n);
+	}
+	str_copy(domain, p->addr + p->domain_off, sizeof(domain));
+	smtpd_lower(domain);
+	d = p->domain_literal ?
+	    NULL :
+	    conf_domain_find(s->conf, domain, strlen(domain));
+	if (d != NULL && d->kind == CONF_DOMAIN_LOCAL) {
 		n = conf_local_expand(d, p->addr, p->local_len, mbox,
 		    ARRAY_SIZE(mbox));
+		return n == 0 ? SMTP_R_USER_UNKNOWN :
+		                smtpd_rcpt_queue(s, p->addr, d->name, mbox, n);
 	}
-	if (n == 0) {
-		return SMTP_R_USER_UNKNOWN;
+	/*
+	 * Relaying: to a domain we relay for, from anyone; elsewhere only
+	 * from the server's relay networks. Never to an address literal:
+	 * percent hacks, bang paths and quoted local parts are only local
+	 * parts here, and local parts of local domains are mailboxes.
+	 */
+	if (d != NULL ||
+	    (!p->domain_literal && conf_relay_allowed(s->srv, &s->peer))) {
+		return smtpd_rcpt_queue(s, p->addr, domain, relay, 1);
 	}
-	return smtpd_rcpt_queue(s, p->addr, d, mbox, n);
+	return SMTP_R_RELAY_DENIED;
 }
 
 static void

@@ -1,0 +1,775 @@
+/*
+ * smtpc.c — the SMTP client: relays the recipients of a job that are not
+ * local, domain by domain. For each domain the router picks a route, the
+ * route gives the addresses to try in order (smart hosts, or MX hosts);
+ * the client connects, reads the greeting, says EHLO (HELO if refused),
+ * sends MAIL and the RCPTs (all at once when the peer offers PIPELINING,
+ * RFC 2920), then the text: BDAT chunks when the peer offers CHUNKING
+ * (RFC 3030), DATA with dot-stuffing otherwise. Each recipient gets the
+ * peer's reply: 2xx delivered, 4xx deferred, 5xx failed. A connection
+ * failure, a time-out or a 4xx/5xx greeting before the end moves on to
+ * the next address; when none is left the rest is deferred.
+ *
+ * The text streams from the journal through a cursor; nothing holds a
+ * whole message. A bare CR or LF in the stored text (possible only after
+ * BDAT) is written as CRLF, so a next hop cannot be smuggled to.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "deliver/smtpc.h"
+
+#define SMTPC_BATCH 100 /* recipients per transaction (4.5.3.1.8) */
+#define SMTPC_CHUNK 16384 /* BDAT chunk */
+#define SMTPC_BDAT_HDR 32 /* room for "BDAT nnnnn LAST\r\n" */
+
+enum smtpc_state {
+	SC_CONNECT,
+	SC_GREET,
+	SC_EHLO,
+	SC_HELO,
+	SC_ENVELOPE, /* MAIL and RCPT replies */
+	SC_DATA, /* waiting for 354 */
+	SC_BODY, /* sending the text after DATA */
+	SC_DOT, /* waiting for the reply to the end of data */
+	SC_BDAT, /* sending chunks, reading their replies */
+	SC_QUIT,
+};
+
+struct smtpc {
+	struct ev_io io;
+	struct ev_timer timer;
+	struct handle h;
+	struct dsched_job *job;
+	enum smtpc_state state;
+	char domain[256];
+	struct router_route route;
+	struct route_target targets[ROUTE_TARGETS_MAX];
+	uint32_t ntargets;
+	uint32_t tnext; /* the next target to try */
+	struct queue_envelope env;
+	uint32_t nr; /* recipients of this domain in this transaction */
+	uint32_t idx[SMTPC_BATCH];
+	char addr[SMTPC_BATCH][256];
+	uint8_t final[SMTPC_BATCH]; /* 0: open; else enum queue_rcpt_state */
+	bool accepted[SMTPC_BATCH];
+	uint32_t naccepted;
+	uint32_t sent; /* envelope commands sent */
+	uint32_t replied; /* envelope replies read */
+	unsigned mail_code;
+	unsigned caps;
+	uint64_t peer_size;
+	struct queue_cursor cur;
+	bool cur_open;
+	const unsigned char *piece;
+	size_t piece_len;
+	size_t piece_off;
+	bool text_done;
+	char prev; /* the last byte of text sent, for CRLF and dots */
+	uint32_t bdat_due; /* BDAT replies outstanding */
+	unsigned bdat_bad; /* first failing BDAT reply code */
+	char bdat_text[200];
+	struct smtpc_reply rep;
+	struct buf in;
+	struct buf out;
+	char inmem[4096];
+	char outmem[SMTPC_CHUNK + SMTPC_BDAT_HDR + 64];
+};
+
+static struct {
+	const struct conf *conf;
+	struct pool conns;
+} sc;
+
+static void smtpc_next_domain(struct smtpc *s);
+static void smtpc_next_target(struct smtpc *s, const char *why);
+static void smtpc_on_io(struct ev_io *io, uint32_t events);
+static void smtpc_pump(struct smtpc *s);
+
+/* ---- results ---------------------------------------------------------- */
+
+static void
+smtpc_set(struct smtpc *s, uint32_t k, enum queue_rcpt_state st, unsigned code,
+    const char *text)
+{
+	struct dsched_job *j = s->job;
+
+	if (s->final[k] != 0) {
+		return;
+	}
+	s->final[k] = (uint8_t)st;
+	j->result[s->idx[k]] = (uint8_t)st;
+	j->want[s->idx[k]] = 2; /* settled in this job */
+	if (st != QUEUE_R_DELIVERED) {
+		struct buf b;
+
+		buf_init(&b, j->reply, sizeof(j->reply));
+		if ((code != 0 ?
+		            buf_printf(&b, "%s: %u %s", s->domain, code, text) :
+		            buf_printf(&b, "%s: %s", s->domain, text)) < 0) {
+			str_copy(j->reply, text, sizeof(j->reply));
+		} else {
+			j->reply[buf_size(&b)] = '\0';
+		}
+	}
+	log_info("%016llx smtp out rcpt=<%s> status=%s%s%u %s",
+	    (unsigned long long)j->span.id, s->addr[k],
+	    st == QUEUE_R_DELIVERED    ? "sent" :
+	        st == QUEUE_R_DEFERRED ? "deferred" :
+	                                 "failed",
+	    " reply=", code, text);
+}
+
+/* What a reply code does to the recipients still open. */
+static void
+smtpc_settle_open(struct smtpc *s, unsigned code, const char *text,
+    bool only_accepted)
+{
+	enum queue_rcpt_state st = code >= 200 && code < 300 ?
+	    QUEUE_R_DELIVERED :
+	    code >= 500 ? QUEUE_R_FAILED :
+	                  QUEUE_R_DEFERRED;
+	uint32_t k;
+
+	for (k = 0; k < s->nr; k++) {
+		if (!only_accepted || s->accepted[k]) {
+			smtpc_set(s, k, st, code, text);
+		}
+	}
+}
+
+/* ---- the connection ---------------------------------------------------- */
+
+static void
+smtpc_close(struct smtpc *s)
+{
+	int fd = s->io.fd;
+
+	ev_timer_stop(&s->timer);
+	if (fd >= 0) {
+		ev_io_stop(&s->io);
+		net_close(fd);
+	}
+	s->io.fd = -1;
+	if (s->cur_open) {
+		queue_cursor_close(&s->cur);
+		s->cur_open = false;
+	}
+}
+
+static void
+smtpc_on_timer(struct ev_timer *t)
+{
+	struct smtpc *s = container_of(t, struct smtpc, timer);
+
+	smtpc_next_target(s, "timed out");
+}
+
+static void
+smtpc_wait(struct smtpc *s)
+{
+	ev_timer_start(&s->timer,
+	    s->state == SC_CONNECT ? sc.conf->queue.connect_timeout_ms :
+	                             sc.conf->queue.reply_timeout_ms,
+	    smtpc_on_timer);
+}
+
+static void
+smtpc_send(struct smtpc *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (buf_vprintf(&s->out, fmt, ap) < 0) {
+		panic("smtpc command does not fit");
+	}
+	va_end(ap);
+}
+
+/* Write what is queued; false when the connection broke (handled). */
+static bool
+smtpc_flush(struct smtpc *s)
+{
+	ssize_t w;
+
+	while (buf_size(&s->out) > 0) {
+		w = net_write(s->io.fd, buf_data(&s->out), buf_size(&s->out));
+		if (w == -EAGAIN) {
+			ev_io_set(&s->io, EPOLLIN | EPOLLOUT);
+			return true;
+		}
+		if (w < 0) {
+			smtpc_next_target(s, "connection lost while sending");
+			return false;
+		}
+		buf_consume(&s->out, (size_t)w);
+	}
+	ev_io_set(&s->io, EPOLLIN);
+	return true;
+}
+
+/* The domain is finished on this connection: QUIT, then the next domain. */
+static void
+smtpc_finish(struct smtpc *s)
+{
+	if (s->io.fd >= 0 && s->state != SC_CONNECT) {
+		buf_reset(&s->out);
+		smtpc_send(s, "QUIT\r\n");
+		(void)net_write(s->io.fd, buf_data(&s->out), buf_size(&s->out));
+	}
+	smtpc_close(s);
+	smtpc_next_domain(s);
+}
+
+static void
+smtpc_connect(struct smtpc *s)
+{
+	const struct route_target *t = &s->targets[s->tnext++];
+	int fd = net_connect(&t->addr);
+
+	buf_reset(&s->in);
+	buf_reset(&s->out);
+	s->caps = 0;
+	s->peer_size = 0;
+	s->state = SC_CONNECT;
+	if (fd < 0 || ev_io_start(&s->io, fd, EPOLLOUT, smtpc_on_io) < 0) {
+		net_close(fd);
+		s->io.fd = -1;
+		smtpc_next_target(s, "cannot connect");
+		return;
+	}
+	smtpc_wait(s);
+}
+
+/* This address did not work out: the next one, or defer what is open. */
+static void
+smtpc_next_target(struct smtpc *s, const char *why)
+{
+	smtpc_close(s);
+	if (s->tnext > 0) {
+		log_info("%016llx smtp out host=%s %s",
+		    (unsigned long long)s->job->span.id,
+		    s->targets[s->tnext - 1].host, why);
+	}
+	if (s->tnext < s->ntargets) {
+		smtpc_connect(s);
+		return;
+	}
+	smtpc_settle_open(s, 0, why, false); /* 0: deferred */
+	smtpc_next_domain(s);
+}
+
+/* ---- the transaction --------------------------------------------------- */
+
+static void
+smtpc_envelope(struct smtpc *s)
+{
+	uint32_t k;
+
+	if ((s->caps & SMTPC_CAP_SIZE) && s->peer_size != 0 &&
+	    s->env.size_hint > s->peer_size) {
+		smtpc_settle_open(s, 552,
+		    "5.3.4 message larger than the peer's "
+		    "SIZE limit",
+		    false);
+		smtpc_finish(s);
+		return;
+	}
+	if (s->env.body == 2 && !(s->caps & SMTPC_CAP_8BITMIME)) {
+		smtpc_settle_open(s, 554,
+		    "5.6.3 8-bit message and the peer has "
+		    "no 8BITMIME",
+		    false);
+		smtpc_finish(s);
+		return;
+	}
+	if (s->env.smtputf8 && !(s->caps & SMTPC_CAP_SMTPUTF8)) {
+		smtpc_settle_open(s, 553, "5.6.7 the peer has no SMTPUTF8",
+		    false);
+		smtpc_finish(s);
+		return;
+	}
+	smtpc_send(s, "MAIL FROM:<%s>", s->env.from);
+	if ((s->caps & SMTPC_CAP_SIZE) && s->env.size_hint > 0) {
+		smtpc_send(s, " SIZE=%llu",
+		    (unsigned long long)s->env.size_hint);
+	}
+	if (s->env.body == 2) {
+		smtpc_send(s, " BODY=8BITMIME");
+	}
+	if (s->env.smtputf8) {
+		smtpc_send(s, " SMTPUTF8");
+	}
+	smtpc_send(s, "\r\n");
+	s->sent = 1;
+	s->replied = 0;
+	s->naccepted = 0;
+	s->mail_code = 0;
+	memset(s->accepted, 0, sizeof(s->accepted));
+	for (k = 0; k < s->nr && (s->caps & SMTPC_CAP_PIPELINING); k++) {
+		smtpc_send(s, "RCPT TO:<%s>\r\n", s->addr[k]);
+		s->sent++;
+	}
+	s->state = SC_ENVELOPE;
+	smtpc_flush(s);
+}
+
+static void
+smtpc_start_text(struct smtpc *s)
+{
+	int rc = queue_cursor_open(&s->cur, &s->job->span);
+
+	if (rc < 0) {
+		smtpc_settle_open(s, 0, "the queue could not be read", false);
+		smtpc_finish(s);
+		return;
+	}
+	s->cur_open = true;
+	s->piece = NULL;
+	s->piece_len = s->piece_off = 0;
+	s->text_done = false;
+	s->prev = '\n';
+	s->bdat_due = 0;
+	s->bdat_bad = 0;
+	if (s->caps & SMTPC_CAP_CHUNKING) {
+		s->state = SC_BDAT;
+		smtpc_pump(s);
+	} else {
+		smtpc_send(s, "DATA\r\n");
+		s->state = SC_DATA;
+		smtpc_flush(s);
+	}
+}
+
+/* One envelope reply: the MAIL's first, then the RCPTs' in order. */
+static void
+smtpc_on_envelope(struct smtpc *s, const struct smtpc_reply *r)
+{
+	uint32_t k = s->replied++;
+
+	if (k == 0) {
+		s->mail_code = r->code;
+		if (r->code / 100 != 2) {
+			smtpc_settle_open(s, r->code, r->text, false);
+		}
+	} else if (s->mail_code / 100 == 2) {
+		if (r->code / 100 == 2) {
+			s->accepted[k - 1] = true;
+			s->naccepted++;
+		} else {
+			smtpc_set(s, k - 1,
+			    r->code >= 500 ? QUEUE_R_FAILED : QUEUE_R_DEFERRED,
+			    r->code, r->text);
+		}
+	}
+	if (!(s->caps & SMTPC_CAP_PIPELINING) && s->mail_code / 100 == 2 &&
+	    s->sent <= s->nr) {
+		smtpc_send(s, "RCPT TO:<%s>\r\n", s->addr[s->sent - 1]);
+		s->sent++;
+		smtpc_flush(s);
+		return;
+	}
+	if (s->replied < s->sent) {
+		return;
+	}
+	if (s->naccepted == 0) {
+		smtpc_finish(s);
+		return;
+	}
+	smtpc_start_text(s);
+}
+
+/* DATA: dot-stuffing (RFC 5321 4.5.2) and CRLF line ends. */
+static void
+smtpc_stuff(struct smtpc *s, const unsigned char *p, size_t n, size_t *used)
+{
+	size_t k;
+
+	for (k = 0; k < n && buf_room(&s->out) >= 4; k++) {
+		char c = (char)p[k];
+		char crlf[2] = { '\r', '\n' };
+
+		if (c == '\n' && s->prev != '\r') {
+			buf_append(&s->out, crlf,
+			    1); /* bare LF: make it CRLF */
+		}
+		if (s->prev == '\r' && c != '\n') {
+			buf_append(&s->out, crlf + 1,
+			    1); /* bare CR: likewise */
+			s->prev = '\n';
+		}
+		if (c == '.' && s->prev == '\n') {
+			buf_append(&s->out, ".", 1);
+		}
+		buf_append(&s->out, &c, 1);
+		s->prev = c;
+	}
+	*used = k;
+}
+
+/* Next stored piece of text; false at the end (or on error: handled). */
+static bool
+smtpc_piece(struct smtpc *s)
+{
+	const void *p;
+	int rc;
+
+	if (s->piece != NULL && s->piece_off < s->piece_len) {
+		return true;
+	}
+	rc = queue_cursor_next(&s->cur, &p, &s->piece_len);
+	if (rc <= 0) {
+		s->piece = NULL;
+		s->text_done = true;
+		return false;
+	}
+	s->piece = p;
+	s->piece_off = 0;
+	return true;
+}
+
+static void
+smtpc_pump_data(struct smtpc *s)
+{
+	size_t used;
+
+	while (buf_room(&s->out) > 16 && smtpc_piece(s)) {
+		smtpc_stuff(s, s->piece + s->piece_off,
+		    s->piece_len - s->piece_off, &used);
+		s->piece_off += used;
+	}
+	if (s->text_done && buf_room(&s->out) >= 8) {
+		if (s->prev == '\r') {
+			buf_append(&s->out, "\n", 1);
+		} else if (s->prev != '\n') {
+			buf_append(&s->out, "\r\n", 2);
+		}
+		buf_append(&s->out, ".\r\n", 3);
+		s->state = SC_DOT;
+	}
+}
+
+/* BDAT: the chunk's header goes in front once its size is known. */
+static void
+smtpc_pump_bdat(struct smtpc *s)
+{
+	char hdr[SMTPC_BDAT_HDR];
+	size_t size = 0, n;
+	int h;
+
+	if (buf_size(&s->out) > 0 || s->state != SC_BDAT || s->text_done) {
+		return;
+	}
+	buf_reset(&s->out);
+	buf_commit(&s->out, SMTPC_BDAT_HDR);
+	while (size < SMTPC_CHUNK && smtpc_piece(s)) {
+		n = MIN(SMTPC_CHUNK - size, s->piece_len - s->piece_off);
+		buf_append(&s->out, s->piece + s->piece_off, n);
+		s->piece_off += n;
+		size += n;
+	}
+	smtpc_piece(s); /* is there more? */
+	h = snprintf(hdr, sizeof(hdr), "BDAT %zu%s\r\n", size,
+	    s->text_done ? " LAST" : "");
+	buf_consume(&s->out, SMTPC_BDAT_HDR - (size_t)h);
+	memcpy(s->out.mem + s->out.off, hdr, (size_t)h);
+	s->bdat_due++;
+}
+
+static void
+smtpc_pump(struct smtpc *s)
+{
+	for (;;) {
+		if (s->state == SC_BODY) {
+			smtpc_pump_data(s);
+		} else if (s->state == SC_BDAT) {
+			smtpc_pump_bdat(s);
+		}
+		if (!smtpc_flush(s)) {
+			return;
+		}
+		if (buf_size(&s->out) > 0 ||
+		    (s->state != SC_BODY && s->state != SC_BDAT) ||
+		    (s->state == SC_BDAT && (s->text_done || s->bdat_bad))) {
+			return; /* the socket is full, or all is sent */
+		}
+	}
+}
+
+static void
+smtpc_on_bdat(struct smtpc *s, const struct smtpc_reply *r)
+{
+	s->bdat_due--;
+	if (r->code / 100 != 2 && s->bdat_bad == 0) {
+		s->bdat_bad = r->code;
+		str_copy(s->bdat_text, r->text, sizeof(s->bdat_text));
+	}
+	if (s->bdat_due > 0 || (!s->text_done && s->bdat_bad == 0)) {
+		smtpc_pump(s);
+		return;
+	}
+	if (s->bdat_bad != 0) {
+		smtpc_settle_open(s, s->bdat_bad, s->bdat_text, true);
+	} else {
+		smtpc_settle_open(s, r->code, r->text, true);
+	}
+	smtpc_finish(s);
+}
+
+static void
+smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
+{
+	switch (s->state) {
+	case SC_GREET:
+		if (r->code / 100 != 2) {
+			smtpc_next_target(s, "greeting refused");
+			return;
+		}
+		smtpc_send(s, "EHLO %s\r\n", sc.conf->hostname);
+		s->state = SC_EHLO;
+		smtpc_flush(s);
+		return;
+	case SC_EHLO:
+	case SC_HELO:
+		if (r->code / 100 == 2) {
+			s->caps = s->state == SC_EHLO ? r->caps : 0;
+			s->peer_size = r->size;
+			smtpc_envelope(s);
+		} else if (s->state == SC_EHLO && r->code >= 500) {
+			smtpc_send(s, "HELO %s\r\n", sc.conf->hostname);
+			s->state = SC_HELO;
+			smtpc_flush(s);
+		} else {
+			smtpc_next_target(s, "EHLO/HELO refused");
+		}
+		return;
+	case SC_ENVELOPE:
+		smtpc_on_envelope(s, r);
+		return;
+	case SC_DATA:
+		if (r->code != 354) {
+			smtpc_settle_open(s, r->code, r->text, true);
+			smtpc_finish(s);
+			return;
+		}
+		s->state = SC_BODY;
+		smtpc_pump(s);
+		return;
+	case SC_DOT:
+		smtpc_settle_open(s, r->code, r->text, true);
+		smtpc_finish(s);
+		return;
+	case SC_BDAT:
+		smtpc_on_bdat(s, r);
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+smtpc_read(struct smtpc *s)
+{
+	struct smtpc_reply r;
+	size_t used;
+	ssize_t n;
+	int rc;
+
+	buf_compact(&s->in);
+	n = net_read(s->io.fd, buf_tail(&s->in), buf_room(&s->in));
+	if (n == -EAGAIN) {
+		return;
+	}
+	if (n <= 0) {
+		smtpc_next_target(s, "connection closed by the peer");
+		return;
+	}
+	buf_commit(&s->in, (size_t)n);
+	smtpc_wait(s);
+	while (s->io.fd >= 0 && buf_size(&s->in) > 0) {
+		rc = smtpc_reply_parse(buf_data(&s->in), buf_size(&s->in),
+		    s->state == SC_EHLO, &r, &used);
+		if (rc < 0) {
+			smtpc_next_target(s, "the peer does not speak SMTP");
+			return;
+		}
+		if (rc == 0) {
+			return;
+		}
+		buf_consume(&s->in, used);
+		smtpc_on_reply(s, &r);
+	}
+}
+
+static void
+smtpc_on_io(struct ev_io *io, uint32_t events)
+{
+	struct smtpc *s = container_of(io, struct smtpc, io);
+	int rc;
+
+	if (s->state == SC_CONNECT) {
+		rc = net_connect_result(io->fd);
+		if (rc < 0) {
+			smtpc_next_target(s,
+			    "connection refused or unreachable");
+			return;
+		}
+		s->state = SC_GREET;
+		ev_io_set(io, EPOLLIN);
+		smtpc_wait(s);
+		return;
+	}
+	if (events & EPOLLOUT) {
+		smtpc_pump(s);
+		if (s->io.fd < 0) {
+			return;
+		}
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		smtpc_read(s);
+	}
+}
+
+/* ---- jobs and domains -------------------------------------------------- */
+
+struct smtpc_collect {
+	struct smtpc *s;
+};
+
+static int
+smtpc_collect_env(void *ctx, const struct queue_envelope *e)
+{
+	struct smtpc *s = ((struct smtpc_collect *)ctx)->s;
+
+	s->env = *e;
+	return 0;
+}
+
+/* The next open recipients of the first domain that has any. */
+static int
+smtpc_collect_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
+{
+	struct smtpc *s = ((struct smtpc_collect *)ctx)->s;
+
+	if (i >= s->job->nrcpt || s->job->want[i] != 1 ||
+	    s->nr == SMTPC_BATCH) {
+		return 0;
+	}
+	if (s->nr == 0) {
+		str_copy(s->domain, r->domain, sizeof(s->domain));
+	} else if (strcmp(s->domain, r->domain) != 0) {
+		return 0;
+	}
+	s->idx[s->nr] = i;
+	str_copy(s->addr[s->nr], r->addr, sizeof(s->addr[0]));
+	s->final[s->nr] = 0;
+	s->nr++;
+	return 0;
+}
+
+static int
+smtpc_collect_stop(void *ctx, const void *data, size_t n)
+{
+	return 1; /* the recipients come before the text */
+}
+
+static void
+smtpc_on_targets(void *ctx, int rc, const struct route_target *t, uint32_t n)
+{
+	struct smtpc *s = ctx;
+
+	if (rc == -ENOENT || rc == -EHOSTUNREACH) {
+		smtpc_settle_open(s, 550,
+		    rc == -ENOENT ?
+		        "5.1.2 no such domain" :
+		        "5.1.10 the domain accepts no mail (null MX)",
+		    false);
+		smtpc_next_domain(s);
+		return;
+	}
+	if (rc < 0 || n == 0) {
+		smtpc_settle_open(s, 0, "no address to deliver to (DNS)",
+		    false);
+		smtpc_next_domain(s);
+		return;
+	}
+	memcpy(s->targets, t, sizeof(*t) * n);
+	s->ntargets = n;
+	s->tnext = 0;
+	smtpc_connect(s);
+}
+
+static void
+smtpc_next_domain(struct smtpc *s)
+{
+	struct smtpc_collect cc = { s };
+	struct queue_reader rd = { &cc, smtpc_collect_env, smtpc_collect_rcpt,
+		smtpc_collect_stop };
+	int rc;
+
+	s->nr = 0;
+	rc = queue_read(queue_spool(), &s->job->span, &rd);
+	if (rc < 0 || s->nr == 0) {
+		if (rc < 0) {
+			str_copy(s->job->reply, "the queue could not be read",
+			    sizeof(s->job->reply));
+		}
+		dsched_done(s->job);
+		pool_put(&sc.conns, s);
+		return;
+	}
+	router_pick(sc.conf, s->domain, time(NULL), &s->route);
+	if (s->route.closed) {
+		smtpc_settle_open(s, 0, "waiting for the connector's schedule",
+		    false);
+		smtpc_next_domain(s);
+		return;
+	}
+	if (s->route.cn != NULL && s->route.cn->max_message_size != 0 &&
+	    s->env.size_hint > s->route.cn->max_message_size) {
+		smtpc_settle_open(s, 552,
+		    "5.3.4 message too large for the connector", false);
+		smtpc_next_domain(s);
+		return;
+	}
+	route_targets(&s->route, s->domain, smtpc_on_targets, s);
+}
+
+static void
+smtpc_submit(struct dsched_job *j)
+{
+	struct smtpc *s = pool_get(&sc.conns, NULL);
+	uint32_t i;
+
+	for (i = 0; i < j->nrcpt; i++) {
+		if (j->want[i]) {
+			j->result[i] = QUEUE_R_DEFERRED;
+		}
+	}
+	if (s == NULL) {
+		str_copy(j->reply, "no outbound connection free",
+		    sizeof(j->reply));
+		dsched_done(j);
+		return;
+	}
+	memset(s, 0, offsetof(struct smtpc, inmem));
+	s->io.fd = -1;
+	s->job = j;
+	buf_init(&s->in, s->inmem, sizeof(s->inmem));
+	buf_init(&s->out, s->outmem, sizeof(s->outmem));
+	smtpc_next_domain(s);
+}
+
+static const struct dsched_agent smtpc_agent = { "smtp", smtpc_submit };
+
+int
+smtpc_init(const struct conf *c, const struct dsched_agent **agent)
+{
+	sc.conf = c;
+	pool_init(&sc.conns, "smtpc", sizeof(struct smtpc), CONFIG_DSCHED_JOBS);
+	*agent = &smtpc_agent;
+	return 0;
+}
