@@ -84,6 +84,8 @@ uint32_t jrnl_get32(struct jrnl_dec *d);
 uint64_t jrnl_get64(struct jrnl_dec *d);
 /* Copies a string into out (size), NUL-terminated; too long is bad. */
 void jrnl_getstr(struct jrnl_dec *d, char *out, size_t size);
+/* The same, but a string too long for out is cut, not bad. */
+void jrnl_getstr_cut(struct jrnl_dec *d, char *out, size_t size);
 
 /* ---- I/O (jrnl_io.c, or jrnl_fault.c with CONFIG_DEBUG_FAULTS) ----- */
 

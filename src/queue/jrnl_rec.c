@@ -183,3 +183,24 @@ jrnl_getstr(struct jrnl_dec *d, char *out, size_t size)
 	memcpy(out, p, n);
 	out[n] = '\0';
 }
+
+void
+jrnl_getstr_cut(struct jrnl_dec *d, char *out, size_t size)
+{
+	const unsigned char *lp = jrnl_take(d, 2);
+	const unsigned char *p;
+	size_t n;
+
+	out[0] = '\0';
+	if (lp == NULL) {
+		return;
+	}
+	n = le_get16(lp);
+	p = jrnl_take(d, n);
+	if (p == NULL) {
+		return;
+	}
+	n = MIN(n, size - 1);
+	memcpy(out, p, n);
+	out[n] = '\0';
+}

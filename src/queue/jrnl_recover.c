@@ -28,6 +28,24 @@ jrnl_seg_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Exactly 16 lowercase hex digits and ".seg", as the writer names them. */
+static bool
+jrnl_segment_name(const char *name)
+{
+	size_t k;
+
+	if (strlen(name) != 20 || strcmp(name + 16, ".seg") != 0) {
+		return false;
+	}
+	for (k = 0; k < 16; k++) {
+		if (!((name[k] >= '0' && name[k] <= '9') ||
+		        (name[k] >= 'a' && name[k] <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Segment numbers in spool, ascending; *n of them in a malloc'ed array. */
 static int
 jrnl_list(const char *spool, uint64_t **segs, size_t *n)
@@ -47,11 +65,13 @@ jrnl_list(const char *spool, uint64_t **segs, size_t *n)
 		return -ENOMEM;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char *end;
-		unsigned long long s = strtoull(de->d_name, &end, 16);
+		unsigned long long s;
 
-		if (strlen(de->d_name) != 20 || strcmp(end, ".seg") != 0 ||
-		    s == 0 || *n >= JRNL_MAX_SEGMENTS) {
+		if (!jrnl_segment_name(de->d_name) || *n >= JRNL_MAX_SEGMENTS) {
+			continue;
+		}
+		s = strtoull(de->d_name, NULL, 16);
+		if (s == 0) {
 			continue;
 		}
 		if (*n == cap) {
@@ -86,6 +106,20 @@ jrnl_resync(const unsigned char *p, size_t size, size_t off)
 	return size;
 }
 
+/* How much of the tail after end is not zeros (written, then torn). */
+static uint64_t
+jrnl_torn_bytes(const unsigned char *p, size_t size, size_t end)
+{
+	size_t k, last = end;
+
+	for (k = end; k < size; k++) {
+		if (p[k] != 0) {
+			last = k + 1;
+		}
+	}
+	return last - end;
+}
+
 /* Walk one mapped segment; returns where valid data ends. */
 static size_t
 jrnl_walk(const unsigned char *p, size_t size, uint64_t seg, bool last,
@@ -97,8 +131,14 @@ jrnl_walk(const unsigned char *p, size_t size, uint64_t seg, bool last,
 
 	while (off < size) {
 		r = jrnl_rec_check(p + off, size - off, &h);
+		if (r == 0 && (last || jrnl_torn_bytes(p, size, off) == 0)) {
+			return off; /* zeros to the end: the clean end */
+		}
 		if (r == 0) {
-			return off; /* zeros: the clean end */
+			/* zeros, then records: a hole in an older segment */
+			rep->bad_records++;
+			off = jrnl_resync(p, size, off);
+			continue;
 		}
 		if (r < 0) {
 			if (last) {
@@ -114,20 +154,6 @@ jrnl_walk(const unsigned char *p, size_t size, uint64_t seg, bool last,
 		off += jrnl_rec_size(h.len);
 	}
 	return off;
-}
-
-/* How much of the tail after end is not zeros (written, then torn). */
-static uint64_t
-jrnl_torn_bytes(const unsigned char *p, size_t size, size_t end)
-{
-	size_t k, last = end;
-
-	for (k = end; k < size; k++) {
-		if (p[k] != 0) {
-			last = k + 1;
-		}
-	}
-	return last - end;
 }
 
 static int

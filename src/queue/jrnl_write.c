@@ -31,7 +31,7 @@
 
 #define JRNL_NBUF 4
 #define JRNL_BUF_BYTES ((size_t)CONFIG_QUEUE_BUFFER_KB * 1024u)
-#define JRNL_NDEL 64
+#define JRNL_NDEL 256
 
 struct jrnl_buf {
 	unsigned char *mem;
@@ -440,6 +440,10 @@ jrnl_segment_release(uint64_t seg)
 	if (jrnl.sh.ndel < JRNL_NDEL) {
 		jrnl.sh.del[jrnl.sh.ndel++] = seg;
 		pthread_cond_signal(&jrnl.sh.cv);
+	} else {
+		log_warn("journal segment=%llx not deleted now (deletions "
+		         "queued: %u); the next start deletes it",
+		    (unsigned long long)seg, JRNL_NDEL);
 	}
 	pthread_mutex_unlock(&jrnl.sh.mu);
 }

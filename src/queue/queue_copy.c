@@ -82,7 +82,12 @@ queue_copy_one(struct queue_msg *m)
 
 	queue_msg_span(m, &sp);
 	m->copying = true;
+	m->copy_results = 0;
 	rc = queue_read_raw(queue_spool(), &sp, queue_copy_rec, &cc);
+	if (rc == 0) {
+		/* before the COMMIT: a copy that counts has its states */
+		rc = queue_copy_results(m);
+	}
 	if (rc == 0) {
 		jrnl_put64(&e, m->size);
 		jrnl_put32(&e, m->nrcpt);
@@ -92,7 +97,6 @@ queue_copy_one(struct queue_msg *m)
 		m->commit_seq = pos.seq;
 		m->copy_commit_seg = pos.seg;
 		m->copy_off_end = pos.off + jrnl_rec_size(e.len);
-		rc = queue_copy_results(m);
 	}
 	if (rc < 0) {
 		m->copying = false; /* no COMMIT: recovery ignores the pieces */

@@ -39,6 +39,7 @@ struct queue_msg {
 	bool copying; /* a copy is being written further on */
 	uint64_t copy_seg; /* where the copy's MSG record is */
 	uint64_t copy_off;
+	uint32_t copy_results; /* RESULT records seen in the copy (replay) */
 	uint64_t copy_commit_seg;
 	uint64_t copy_off_end;
 	uint8_t relay[(CONFIG_SMTPD_RCPT_MAX + 7) / 8]; /* bit i: not local */

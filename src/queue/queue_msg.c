@@ -350,7 +350,7 @@ queue_msg_result(struct queue_msg *m, uint32_t i, enum queue_rcpt_state st,
 {
 	unsigned char buf[600];
 	struct jrnl_enc e = { buf, 0, sizeof(buf), false };
-	char r[512];
+	char r[sizeof(m->last_reply)]; /* what replay can read back */
 
 	if (i >= m->nrcpt) {
 		return -EINVAL;
@@ -455,6 +455,18 @@ queue_get_stats(struct queue_stats *st)
 
 /* ---- recovery ------------------------------------------------------------ */
 
+/* Recipients with a state other than pending: what a copy restates. */
+static uint32_t
+queue_settled_rcpts(const struct queue_msg *m)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		n += m->rcpt[i] != QUEUE_R_PENDING;
+	}
+	return n;
+}
+
 static void
 queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
     const struct jrnl_hdr *h, const unsigned char *payload)
@@ -510,7 +522,10 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 		if (m->copying) {
 			m->copy_commit_seg = seg;
 			m->copy_off_end = off + jrnl_rec_size(h->len);
-			queue_copy_durable(m, 0);
+			/* a copy counts only with every state restated in it */
+			queue_copy_durable(m,
+			    m->copy_results == queue_settled_rcpts(m) ? 0 :
+			                                                -EIO);
 			break;
 		}
 		m->state = QMSG_LIVE;
@@ -520,17 +535,23 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 	case JRNL_RESULT:
 		i = jrnl_get32(&d);
 		st = jrnl_get8(&d);
+		m->copy_results += m->copying;
 		if (!d.bad && i < m->nrcpt) {
 			if ((st == QUEUE_R_DELIVERED || st == QUEUE_R_FAILED) &&
 			    m->rcpt[i] != QUEUE_R_DELIVERED &&
 			    m->rcpt[i] != QUEUE_R_FAILED) {
 				m->ndone++;
 			}
+			uint64_t retry = jrnl_get64(&d);
+
 			m->rcpt[i] = st;
-			m->next_retry = jrnl_get64(&d);
-			m->attempts++;
+			if (st == QUEUE_R_DEFERRED && retry != m->next_retry) {
+				/* one attempt defers its recipients together */
+				m->next_retry = retry;
+				m->attempts++;
+			}
 			if (st != QUEUE_R_DELIVERED) {
-				jrnl_getstr(&d, m->last_reply,
+				jrnl_getstr_cut(&d, m->last_reply,
 				    sizeof(m->last_reply));
 			}
 		}

@@ -164,10 +164,14 @@ queue_cursor_map(struct queue_cursor *c)
 	if (fd < 0) {
 		return -errno;
 	}
-	if (fstat(fd, &sb) < 0 || sb.st_size == 0) {
-		rc = sb.st_size == 0 ? -EBADMSG : -errno;
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
 		close(fd);
 		return rc;
+	}
+	if (sb.st_size == 0) {
+		close(fd);
+		return -EBADMSG;
 	}
 	p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
