@@ -131,24 +131,36 @@ qidx_pin(struct queue_msg *m, uint64_t seg, uint64_t off)
 	m->seg_last = MAX(m->seg_last, seg);
 }
 
-/* Segments below the one being written with nothing live go. */
+/*
+ * Segments go oldest first, and only while nothing in them is live: a
+ * later segment may hold the RESULT and DONE records of a message whose
+ * MSG record is in an earlier one, so deleting out of order could bring a
+ * finished message back at the next start. Copy-forward moves what is
+ * left in the oldest segment out of the way.
+ */
 static void
 qidx_seg_sweep(void)
 {
 	uint64_t cur;
-	uint32_t k = 0;
+	uint32_t k, oldest;
 
 	if (!qidx_sweeping) {
 		return;
 	}
 	cur = jrnl_current_segment();
-	while (k < qidx_nsegs) {
-		if (qidx_segs[k].live == 0 && qidx_segs[k].seg < cur) {
-			jrnl_segment_release(qidx_segs[k].seg);
-			qidx_segs[k] = qidx_segs[--qidx_nsegs];
-		} else {
-			k++;
+	while (qidx_nsegs > 0) {
+		oldest = 0;
+		for (k = 1; k < qidx_nsegs; k++) {
+			if (qidx_segs[k].seg < qidx_segs[oldest].seg) {
+				oldest = k;
+			}
 		}
+		if (qidx_segs[oldest].live != 0 ||
+		    qidx_segs[oldest].seg >= cur) {
+			return;
+		}
+		jrnl_segment_release(qidx_segs[oldest].seg);
+		qidx_segs[oldest] = qidx_segs[--qidx_nsegs];
 	}
 }
 
