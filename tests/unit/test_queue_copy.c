@@ -744,17 +744,19 @@ test_commit_read_back(void **state)
 	assert_true(st.syncs >= 1);
 }
 
-/* Fillers carry the writer to segment 4; D holds segment 1. */
+/*
+ * Fillers carry the writer to segment 4; D holds segment 1, and segments
+ * go oldest first, so 2 and 3 wait behind it.
+ */
 static void
 test_fill(void **state)
 {
 	struct queue_stats st;
 
 	queue_t_fill_to(4);
-	/* what the fillers held is deleted */
-	queue_t_wait_gone(2);
-	queue_t_wait_gone(3);
 	assert_true(queue_t_seg_exists(1));
+	assert_true(queue_t_seg_exists(2));
+	assert_true(queue_t_seg_exists(3));
 	queue_get_stats(&st);
 	assert_int_equal(st.messages, 1);
 	queue_t_check_state(&qt.d);
@@ -788,6 +790,8 @@ test_copy_forward(void **state)
 		fail_msg("copy not durable after %d ms", QUEUE_T_WAIT_MS);
 	}
 	queue_t_wait_gone(1);
+	queue_t_wait_gone(2); /* no longer behind segment 1 */
+	queue_t_wait_gone(3);
 	{
 		struct queue_span sp;
 
