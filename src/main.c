@@ -35,6 +35,7 @@ main_usage(void)
 	fprintf(stderr,
 	    "usage: tern [-c FILE] [-d] [-t] [-V]\n"
 	    "       tern journal check [-v] DIR\n"
+	    "       tern resolve [-s SERVER:PORT] mx|a|aaaa|mxhosts NAME\n"
 	    "  -c FILE  configuration file (default: the embedded one)\n"
 	    "  -d       run as a daemon, log to syslog\n"
 	    "  -t       check the configuration and exit\n"
@@ -161,7 +162,8 @@ main_arena_size(void)
 	    (CONFIG_SMTPD_RCPT_MAX + 256 + 3 * sizeof(uint64_t)) +
 	    (size_t)CONFIG_DSCHED_JOBS *
 	    (2 * CONFIG_SMTPD_RCPT_MAX + 512 + 64 * 1024) +
-	    4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 + MAIN_ARENA_SLACK;
+	    4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 + dnsc_arena_size() +
+	    MAIN_ARENA_SLACK;
 }
 
 static void
@@ -235,6 +237,11 @@ main_start(const struct conf *conf)
 	         "dropped=%u torn-bytes=%llu bad-records=%u",
 	    rep.segments, (unsigned long long)rep.records, rep.messages,
 	    rep.dropped, (unsigned long long)rep.torn_bytes, rep.bad_records);
+	rc = dnsc_init(conf->resolvers, conf->nresolvers);
+	if (rc < 0) {
+		log_warn("dns resolver not ready (%s): relaying by name waits",
+		    strerror(-rc));
+	}
 	rc = deliver_init(conf, &local);
 	if (rc < 0) {
 		fatal("drop directory %s: %s", conf->drop, strerror(-rc));
@@ -294,7 +301,8 @@ main_tern(int argc, char **argv)
 	}
 	log_open(daemon, conf->log_level);
 	if (arena_init(main_arena_size()) < 0 ||
-	    ev_init(CONFIG_POOL_SESSIONS + 16) < 0) {
+	    ev_init(CONFIG_POOL_SESSIONS + CONFIG_DSCHED_JOBS + DNSC_TIMERS +
+	        64) < 0) {
 		fatal("cannot reserve start-up memory: %s", strerror(errno));
 	}
 	main_fd_limit(conf);
@@ -305,6 +313,7 @@ main_tern(int argc, char **argv)
 	    TERN_VERSION, conf->source, conf->hostname, arena_used());
 	rc = ev_run();
 	admin_fini();
+	dnsc_fini();
 	deliver_fini();
 	queue_fini();
 	main_log_stats();
@@ -325,6 +334,9 @@ main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
 		return admin_client_main("ternctl", argc - 1, argv + 1);
+	}
+	if (argc >= 2 && strcmp(argv[1], "resolve") == 0) {
+		return dnsc_cli_main(argc - 1, argv + 1);
 	}
 	if (argc >= 2 && strcmp(argv[1], "journal") == 0) {
 		return main_journal(argc - 1, argv + 1);

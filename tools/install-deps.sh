@@ -8,7 +8,8 @@ build="make gcc libc6-dev binutils file ca-certificates dpkg-dev
 	debian-archive-keyring xz-utils bzip2 linux-libc-dev python3
 	python3-kconfiglib"
 tests="python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl
-	libcmocka-dev clang-14 libclang-rt-14-dev clang-format cppcheck"
+	libcmocka-dev clang-14 libclang-rt-14-dev clang-format cppcheck
+	dnsmasq-base"
 want=$build
 [ "${1:-}" = --tests ] && want="$build $tests"
 missing=""

@@ -677,10 +677,14 @@ smtpc_collect_stop(void *ctx, const void *data, size_t n)
 }
 
 static void
-smtpc_on_targets(void *ctx, int rc, const struct route_target *t, uint32_t n)
+smtpc_on_targets(struct handle h, int rc, const struct route_target *t,
+    uint32_t n)
 {
-	struct smtpc *s = ctx;
+	struct smtpc *s = pool_find(&sc.conns, h);
 
+	if (s == NULL) {
+		return;
+	}
 	if (rc == -ENOENT || rc == -EHOSTUNREACH) {
 		smtpc_settle_open(s, 550,
 		    rc == -ENOENT ?
@@ -735,13 +739,14 @@ smtpc_next_domain(struct smtpc *s)
 		smtpc_next_domain(s);
 		return;
 	}
-	route_targets(&s->route, s->domain, smtpc_on_targets, s);
+	route_targets(&s->route, s->domain, s->h);
 }
 
 static void
 smtpc_submit(struct dsched_job *j)
 {
-	struct smtpc *s = pool_get(&sc.conns, NULL);
+	struct handle h;
+	struct smtpc *s = pool_get(&sc.conns, &h);
 	uint32_t i;
 
 	for (i = 0; i < j->nrcpt; i++) {
@@ -756,6 +761,7 @@ smtpc_submit(struct dsched_job *j)
 		return;
 	}
 	memset(s, 0, offsetof(struct smtpc, inmem));
+	s->h = h;
 	s->io.fd = -1;
 	s->job = j;
 	buf_init(&s->in, s->inmem, sizeof(s->inmem));
@@ -770,6 +776,7 @@ smtpc_init(const struct conf *c, const struct dsched_agent **agent)
 {
 	sc.conf = c;
 	pool_init(&sc.conns, "smtpc", sizeof(struct smtpc), CONFIG_DSCHED_JOBS);
+	route_targets_init(smtpc_on_targets);
 	*agent = &smtpc_agent;
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "queue/queue.h"
+#include "route/dnsc.h" /* the resolver: set up by main, used by the router */
 
 enum dsched_kind { DSCHED_LOCAL, DSCHED_RELAY };
 
@@ -72,9 +73,11 @@ struct route_target {
  * domain), -EHOSTUNREACH (null MX, RFC 7505) or another negative errno
  * for a temporary failure.
  */
-typedef void (*route_targets_fn)(void *ctx, int rc,
+typedef void (*route_targets_fn)(struct handle owner, int rc,
     const struct route_target *t, uint32_t n);
+/* The one taker of targets (the SMTP client) registers its callback. */
+void route_targets_init(route_targets_fn fn);
 void route_targets(const struct router_route *r, const char *domain,
-    route_targets_fn fn, void *ctx);
+    struct handle owner);
 
 #endif
