@@ -270,7 +270,7 @@ smtpc_envelope(struct smtpc *s)
 	uint32_t k;
 
 	if ((s->caps & SMTPC_CAP_SIZE) && s->peer_size != 0 &&
-	    s->env.size_hint > s->peer_size) {
+	    s->job->size > s->peer_size) {
 		smtpc_settle_open(s, 552,
 		    "5.3.4 message larger than the peer's "
 		    "SIZE limit",
@@ -712,6 +712,7 @@ smtpc_next_domain(struct smtpc *s)
 	struct smtpc_collect cc = { s };
 	struct queue_reader rd = { &cc, smtpc_collect_env, smtpc_collect_rcpt,
 		smtpc_collect_stop };
+	const struct conf_domain *d;
 	int rc;
 
 	s->nr = 0;
@@ -721,8 +722,17 @@ smtpc_next_domain(struct smtpc *s)
 			str_copy(s->job->reply, "the queue could not be read",
 			    sizeof(s->job->reply));
 		}
-		dsched_done(s->job);
-		pool_put(&sc.conns, s);
+		struct dsched_job *j = s->job;
+
+		pool_put(&sc.conns,
+		    s); /* first: the scheduler may start more */
+		dsched_done(j);
+		return;
+	}
+	d = conf_domain_find(sc.conf, s->domain, strlen(s->domain));
+	if (d != NULL && d->kind == CONF_DOMAIN_HOLD) {
+		smtpc_settle_open(s, 0, "held for the domain (ETRN)", false);
+		smtpc_next_domain(s);
 		return;
 	}
 	router_pick(sc.conf, s->domain, time(NULL), &s->route);
@@ -733,7 +743,7 @@ smtpc_next_domain(struct smtpc *s)
 		return;
 	}
 	if (s->route.cn != NULL && s->route.cn->max_message_size != 0 &&
-	    s->env.size_hint > s->route.cn->max_message_size) {
+	    s->job->size > s->route.cn->max_message_size) {
 		smtpc_settle_open(s, 552,
 		    "5.3.4 message too large for the connector", false);
 		smtpc_next_domain(s);

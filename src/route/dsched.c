@@ -79,6 +79,7 @@ dsched_pick_kind(struct queue_msg *m, enum dsched_kind *kind)
 static bool
 dsched_start(struct queue_msg *m)
 {
+	struct queue_info qi;
 	struct dsched_job *j;
 	uint32_t i, n = queue_msg_nrcpt(m);
 	enum dsched_kind kind;
@@ -92,9 +93,13 @@ dsched_start(struct queue_msg *m)
 		return false;
 	}
 	queue_msg_span(m, &j->span);
+	queue_msg_info(m, &qi);
+	j->size = qi.size;
 	j->kind = kind;
 	j->nrcpt = n;
 	j->reply[0] = '\0';
+	j->nreplies = 0;
+	memset(j->why, 0, n);
 	for (i = 0; i < n; i++) {
 		enum queue_rcpt_state st = queue_rcpt_state(m, i);
 
@@ -107,11 +112,21 @@ dsched_start(struct queue_msg *m)
 	return true;
 }
 
+/*
+ * Start what is due while jobs are free. An agent may finish a job inside
+ * its submit (nothing to do for it), and dsched_done() calls back here:
+ * the inner call returns at once and this loop carries on.
+ */
 static void
 dsched_run(void)
 {
+	static bool running;
 	struct queue_msg *m;
 
+	if (running) {
+		return;
+	}
+	running = true;
 	while (dsched.due_len > 0) {
 		uint64_t id = dsched.due[dsched.due_head];
 
@@ -122,14 +137,19 @@ dsched_run(void)
 		if (m != NULL && (dsched_busy(id) || queue_msg_copying(m))) {
 			m = NULL; /* its result or its copy's sync decides */
 		}
-		if (m != NULL && !dsched_start(m)) {
+		if (m != NULL &&
+		    pool_used(&dsched.jobs) == CONFIG_DSCHED_JOBS) {
 			*queue_msg_sched(m) |= DSCHED_QUEUED;
-			return; /* no free job: on the next result */
+			break; /* no free job: on the next result */
 		}
 		dsched.due_head = (dsched.due_head + 1) %
 		    CONFIG_QUEUE_MAX_MESSAGES;
 		dsched.due_len--;
+		if (m != NULL) {
+			dsched_start(m);
+		}
 	}
+	running = false;
 }
 
 static void
@@ -154,12 +174,30 @@ dsched_retry_delay(uint32_t n)
 }
 
 void
+dsched_job_reply(struct dsched_job *j, uint32_t i, const char *why)
+{
+	uint32_t k;
+
+	str_copy(j->reply, why, sizeof(j->reply));
+	for (k = 0; k < j->nreplies; k++) {
+		if (strcmp(j->replies[k], why) == 0) {
+			break;
+		}
+	}
+	if (k == j->nreplies && j->nreplies < DSCHED_REPLIES) {
+		str_copy(j->replies[j->nreplies++], why, DSCHED_REPLY_LEN);
+	}
+	j->why[i] = k < j->nreplies ? (uint8_t)(k + 1) : 0;
+}
+
+void
 dsched_done(struct dsched_job *j)
 {
 	struct queue_msg *m;
 	struct queue_info qi;
 	uint64_t now = (uint64_t)time(NULL), retry;
 	bool expired, deferred = false, untried = false;
+	const char *why;
 	uint32_t i;
 
 	m = queue_lookup(j->span.id);
@@ -181,8 +219,10 @@ dsched_done(struct dsched_job *j)
 			st = expired ? QUEUE_R_FAILED : QUEUE_R_DEFERRED;
 			deferred |= !expired;
 		}
-		queue_msg_result(m, i, st,
-		    st == QUEUE_R_DELIVERED ? "delivered" : j->reply,
+		why = st == QUEUE_R_DELIVERED ? "delivered" :
+		    j->why[i] != 0            ? j->replies[j->why[i] - 1] :
+		                                j->reply;
+		queue_msg_result(m, i, st, why,
 		    st == QUEUE_R_DEFERRED ? retry : 0);
 		log_info("%s queue rcpt=%u status=%s%s%s", queue_msg_idtext(m),
 		    i,
@@ -190,7 +230,7 @@ dsched_done(struct dsched_job *j)
 		        st == QUEUE_R_DEFERRED ? "deferred" :
 		                                 "failed",
 		    st == QUEUE_R_DELIVERED ? "" : " reason=",
-		    st == QUEUE_R_DELIVERED ? "" : j->reply);
+		    st == QUEUE_R_DELIVERED ? "" : why);
 	}
 	for (i = 0; i < j->nrcpt; i++) {
 		untried |= queue_rcpt_state(m, i) == QUEUE_R_PENDING;

@@ -19,13 +19,20 @@
 
 enum dsched_kind { DSCHED_LOCAL, DSCHED_RELAY };
 
+#define DSCHED_REPLIES 8 /* distinct reasons kept per job */
+#define DSCHED_REPLY_LEN 160
+
 struct dsched_job {
 	struct queue_span span;
 	enum dsched_kind kind;
+	uint64_t size; /* of the message text */
 	uint32_t nrcpt;
 	uint8_t want[CONFIG_SMTPD_RCPT_MAX]; /* 1: deliver recipient i */
 	uint8_t result[CONFIG_SMTPD_RCPT_MAX]; /* enum queue_rcpt_state */
-	char reply[256]; /* why, for what did not work */
+	char reply[256]; /* why, for what did not work (default) */
+	uint8_t why[CONFIG_SMTPD_RCPT_MAX]; /* 0: reply, else replies[n-1] */
+	char replies[DSCHED_REPLIES][DSCHED_REPLY_LEN];
+	uint32_t nreplies;
 	struct dsched_job *next; /* the agent's own queue */
 };
 
@@ -37,6 +44,8 @@ struct dsched_agent {
 
 void dsched_init(const struct conf *c, const struct dsched_agent *local,
     const struct dsched_agent *relay);
+/* The reason for recipient i (kept per recipient, as far as room goes). */
+void dsched_job_reply(struct dsched_job *j, uint32_t i, const char *why);
 /* An agent finished a job (call on the loop thread). */
 void dsched_done(struct dsched_job *j);
 /* Deliver what is waiting now (ternctl queue flush). */

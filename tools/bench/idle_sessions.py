@@ -43,27 +43,19 @@ reaped here; survivors (any process whose cwd is the scratch queue
 directory) are killed by pid, and the temp dir is removed.
 """
 import argparse
-import ctypes
-import grp
 import os
 import pwd
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "../.."))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (REPO, become_subreaper, find_postfix,  # noqa: E402
+                      free_port, listening, postfix_identities, stop_tree, tree)
 
 
 def mem_kib(pid):
@@ -74,17 +66,6 @@ def mem_kib(pid):
             if parts[0] in ("Rss:", "Pss:"):
                 out[parts[0][:-1]] = int(parts[1])
     return out
-
-
-def listening(port):
-    """True when something listens on 127.0.0.1:port (no connection made)."""
-    want = "0100007F:%04X" % port
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            parts = line.split()
-            if parts[1] == want and parts[3] == "0A":
-                return True
-    return False
 
 
 def open_sessions(port, n, timeout=60):
@@ -108,38 +89,6 @@ def open_sessions(port, n, timeout=60):
             s.close()
         raise
     return socks
-
-
-def proc_table():
-    """{pid: (ppid, comm)} for every process."""
-    table = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        table[int(name)] = (ppid, comm)
-    return table
-
-
-def tree(root_pid):
-    """{pid: comm} for root_pid and every process whose parent chain leads to it."""
-    table = proc_table()
-    children = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    out, todo = {}, [root_pid]
-    while todo:
-        pid = todo.pop()
-        if pid in table:
-            out[pid] = table[pid][1]
-            todo.extend(children.get(pid, []))
-    return out
 
 
 def tree_mem(root_pid):
@@ -194,115 +143,6 @@ def run_tern(binary, n):
 
 # ------------------------------------------------------------------ Postfix
 
-def run_quiet(cmd, **kw):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       universal_newlines=True, **kw)
-    if r.returncode != 0:
-        raise RuntimeError("%s failed (%d):\n%s" % (" ".join(cmd), r.returncode,
-                                                   r.stdout))
-    return r.stdout
-
-
-def postfix_binaries(root):
-    return [os.path.join(root, "usr/lib/postfix/sbin", b)
-            for b in ("master", "smtpd", "postlogd")]
-
-
-def missing_libs(root):
-    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix"))
-    missing = set()
-    for b in postfix_binaries(root):
-        out = subprocess.run(["ldd", b], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, universal_newlines=True,
-                             env=env).stdout
-        missing.update(l.split()[0] for l in out.splitlines() if "not found" in l)
-    return sorted(missing)
-
-
-def installed(pkg):
-    r = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", pkg],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                       universal_newlines=True)
-    return r.returncode == 0 and r.stdout.endswith(" installed")
-
-
-def fetch_postfix(cache):
-    """Debian's postfix .deb unpacked under cache/root; returns (root, version)."""
-    root = os.path.join(cache, "root")
-    debs = sorted(f for f in os.listdir(cache) if f.startswith("postfix_")
-                  and f.endswith(".deb")) if os.path.isdir(cache) else []
-    if not (debs and os.path.exists(os.path.join(root, "usr/lib/postfix/sbin/master"))):
-        os.makedirs(cache, exist_ok=True)
-        for f in debs:
-            os.unlink(os.path.join(cache, f))
-        get = ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "postfix"]
-        try:
-            run_quiet(get, cwd=cache)
-        except RuntimeError:
-            run_quiet(["apt-get", "update", "-q"])  # a fresh machine's lists
-            run_quiet(get, cwd=cache)
-        debs = sorted(f for f in os.listdir(cache) if f.startswith("postfix_")
-                      and f.endswith(".deb"))
-        tmp_root = tempfile.mkdtemp(prefix="root.", dir=cache)
-        run_quiet(["dpkg-deb", "-x", os.path.join(cache, debs[-1]), tmp_root])
-        shutil.rmtree(root, ignore_errors=True)
-        os.rename(tmp_root, root)
-    deb = os.path.join(cache, debs[-1])
-    if missing_libs(root):
-        # Runtime libraries only (libicu72, libdb5.3, libssl3, ...): installing
-        # them conflicts with nothing; postfix itself is not installed.
-        deps = run_quiet(["dpkg-deb", "-f", deb, "Depends"])
-        libs = [d.split()[0] for d in deps.replace("|", ",").split(",")
-                if d.strip().startswith("lib")
-                and not installed(d.split()[0])]  # never upgrade libc6 & co
-        print("installing Postfix's runtime libraries: %s" % " ".join(libs))
-        run_quiet(["apt-get", "install", "-y", "-q", "--no-install-recommends"]
-                  + libs, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    version = run_quiet(["dpkg-deb", "-f", deb, "Version"]).strip()
-    return root, "Debian postfix %s, unpacked from %s (not installed)" % (
-        version, os.path.relpath(deb, REPO) if deb.startswith(REPO) else deb)
-
-
-def find_postfix(args):
-    if args.postfix_root:
-        root = os.path.abspath(args.postfix_root)
-        env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix"))
-        v = run_quiet([os.path.join(root, "usr/sbin/postconf"), "-d", "-h",
-                       "mail_version"], env=env).strip()
-        return root, "Postfix %s from %s" % (v, root)
-    if os.path.exists("/usr/lib/postfix/sbin/master"):
-        v = run_quiet(["dpkg-query", "-W", "-f", "${Version}", "postfix"]).strip()
-        return "/", "Debian postfix %s, installed package" % v
-    return fetch_postfix(os.path.join(REPO, "output/bench/postfix"))
-
-
-def user_exists(name):
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-def group_exists(name):
-    try:
-        grp.getgrnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-def postfix_identities():
-    """mail_owner, setgid_group, default_privs: existing, distinct, unprivileged."""
-    if user_exists("postfix") and group_exists("postdrop"):
-        return "postfix", "postdrop", "nobody"
-    owner_gid = pwd.getpwnam("nobody").pw_gid
-    for g in ("mail", "postdrop", "daemon", "users"):
-        if group_exists(g) and grp.getgrnam(g).gr_gid not in (0, owner_gid):
-            return "nobody", g, "daemon"
-    raise RuntimeError("no group usable as Postfix's setgid_group")
-
-
 def write_postfix_conf(tmp, root, port, n):
     owner, sgid, privs = postfix_identities()
     conf, queue, data = (os.path.join(tmp, d) for d in ("conf", "queue", "data"))
@@ -345,56 +185,6 @@ local_recipient_maps =
                 "postlog unix-dgram n - n - 1 postlogd\n" % (port, limit))
     open(os.path.join(conf, "dynamicmaps.cf"), "w").close()
     return conf, queue
-
-
-def become_subreaper():
-    """Orphaned Postfix daemons get reparented to us (not PID 1), so we reap them."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-
-
-def reap():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def stop_tree(master, pids, queue):
-    """SIGTERM the master (it passes the signal on); then kill survivors by pid."""
-    if master.poll() is None:
-        master.send_signal(signal.SIGTERM)
-        try:
-            master.wait(10)
-        except subprocess.TimeoutExpired:
-            master.kill()
-            master.wait(5)
-    deadline = time.time() + 10
-    while True:
-        reap()
-        # Known descendants, and anything still working in this instance's
-        # queue directory (every Postfix daemon chdirs there).
-        left = []
-        for pid in set(pids) | set(int(p) for p in os.listdir("/proc") if p.isdigit()):
-            try:
-                if os.readlink("/proc/%d/cwd" % pid) == queue:
-                    left.append(pid)
-            except OSError:
-                pass
-        if not left:
-            reap()
-            return
-        if time.time() > deadline:
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            deadline = time.time() + 5
-        time.sleep(0.1)
 
 
 def run_postfix(args, n):
