@@ -158,8 +158,8 @@ main_arena_size(void)
 	/* every pool, worst case; untouched pages cost nothing */
 	return (size_t)CONFIG_POOL_SESSIONS * (4096 + 64) +
 	    (size_t)CONFIG_POOL_TRANSACTIONS * 2048 +
-	    (size_t)CONFIG_QUEUE_MAX_MESSAGES *
-	    (CONFIG_SMTPD_RCPT_MAX + 256 + 3 * sizeof(uint64_t)) +
+	    ((size_t)CONFIG_QUEUE_MAX_MESSAGES + 4 * CONFIG_POOL_TRANSACTIONS) *
+	    (CONFIG_SMTPD_RCPT_MAX * 9 / 8 + 512 + 3 * sizeof(uint64_t)) +
 	    (size_t)CONFIG_DSCHED_JOBS *
 	    (2 * CONFIG_SMTPD_RCPT_MAX + 512 + 64 * 1024) +
 	    4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 + dnsc_arena_size() +

@@ -104,23 +104,23 @@ smtpc_set(struct smtpc *s, uint32_t k, enum queue_rcpt_state st, unsigned code,
 	j->result[s->idx[k]] = (uint8_t)st;
 	j->want[s->idx[k]] = 2; /* settled in this job */
 	if (st != QUEUE_R_DELIVERED) {
+		char why[DSCHED_REPLY_LEN];
 		struct buf b;
 
-		buf_init(&b, j->reply, sizeof(j->reply));
+		buf_init(&b, why, sizeof(why));
 		if ((code != 0 ?
 		            buf_printf(&b, "%s: %u %s", s->domain, code, text) :
 		            buf_printf(&b, "%s: %s", s->domain, text)) < 0) {
-			str_copy(j->reply, text, sizeof(j->reply));
-		} else {
-			j->reply[buf_size(&b)] = '\0';
+			str_copy(why, text, sizeof(why));
 		}
+		dsched_job_reply(j, s->idx[k], why);
 	}
-	log_info("%016llx smtp out rcpt=<%s> status=%s%s%u %s",
+	log_info("%016llx smtp out rcpt=<%s> status=%s reply=%u %s",
 	    (unsigned long long)j->span.id, s->addr[k],
 	    st == QUEUE_R_DELIVERED    ? "sent" :
 	        st == QUEUE_R_DEFERRED ? "deferred" :
 	                                 "failed",
-	    " reply=", code, text);
+	    code, text);
 }
 
 /* What a reply code does to the recipients still open. */
@@ -293,9 +293,9 @@ smtpc_envelope(struct smtpc *s)
 		return;
 	}
 	smtpc_send(s, "MAIL FROM:<%s>", s->env.from);
-	if ((s->caps & SMTPC_CAP_SIZE) && s->env.size_hint > 0) {
-		smtpc_send(s, " SIZE=%llu",
-		    (unsigned long long)s->env.size_hint);
+	if (s->caps & SMTPC_CAP_SIZE) {
+		/* RFC 1870: what will be sent, trace headers included */
+		smtpc_send(s, " SIZE=%llu", (unsigned long long)s->job->size);
 	}
 	if (s->env.body == 2) {
 		smtpc_send(s, " BODY=8BITMIME");

@@ -34,6 +34,7 @@ enum jrnl_type {
 	JRNL_COMMIT = 4, /* the message is complete */
 	JRNL_RESULT = 5, /* what happened to one recipient */
 	JRNL_DONE = 6, /* all recipients final */
+	JRNL_ABORT = 7, /* its COMMIT's sync failed: never acknowledged */
 };
 
 struct jrnl_hdr {
@@ -60,6 +61,13 @@ void jrnl_hdr_fmt(unsigned char out[JRNL_HDR], struct jrnl_hdr *h,
  * (zeros), -1 broken (bad magic, length or CRC, or cut short).
  */
 int jrnl_rec_check(const unsigned char *p, size_t avail, struct jrnl_hdr *h);
+
+/*
+ * The framing of jrnl_rec_check without the CRC, for walking past other
+ * messages' records; jrnl_rec_crc_ok then checks the ones that matter.
+ */
+int jrnl_rec_frame(const unsigned char *p, size_t avail, struct jrnl_hdr *h);
+bool jrnl_rec_crc_ok(const unsigned char *p, const struct jrnl_hdr *h);
 
 /* Payload encoding: a bounded cursor; put_* fail once it is full. */
 struct jrnl_enc {

@@ -12,6 +12,7 @@
 #include "queue/queue_int.h"
 
 #define QIDX_SEGS CONFIG_QUEUE_MAX_SEGMENTS
+#define QIDX_REPLAY_SLACK (4 * CONFIG_POOL_TRANSACTIONS)
 
 static struct pool qidx_pool;
 static struct queue_msg **qidx_hash;
@@ -30,8 +31,15 @@ qidx_init(void)
 {
 	uint32_t n = 1;
 
+	/*
+	 * Recovery also meets messages that never committed (cut off by a
+	 * crash) and frees them only at the end: room for those beyond the
+	 * limit that serving keeps to.
+	 */
 	pool_init(&qidx_pool, "queue-msg", sizeof(struct queue_msg),
-	    CONFIG_QUEUE_MAX_MESSAGES);
+	    CONFIG_QUEUE_MAX_MESSAGES + QIDX_REPLAY_SLACK);
+	pool_set_limit(&qidx_pool,
+	    CONFIG_QUEUE_MAX_MESSAGES + QIDX_REPLAY_SLACK);
 	while (n < 2u * CONFIG_QUEUE_MAX_MESSAGES) {
 		n <<= 1;
 	}
@@ -202,6 +210,7 @@ qidx_settle(struct queue_report *rep)
 		}
 	}
 	qidx_sweeping = true;
+	pool_set_limit(&qidx_pool, CONFIG_QUEUE_MAX_MESSAGES);
 	qidx_seg_sweep();
 }
 

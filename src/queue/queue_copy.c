@@ -136,7 +136,8 @@ queue_gc(uint64_t now, bool (*busy)(uint64_t id))
 		    busy(m->id)) {
 			continue;
 		}
-		if (queue_copy_one(m) < 0) {
+		if (!jrnl_room(m->size + (size_t)m->nrcpt * 700 + 1024) ||
+		    queue_copy_one(m) < 0) {
 			return; /* the buffers are full: later */
 		}
 		log_info("%s queue copied-forward from-segment=%llx", m->idtext,

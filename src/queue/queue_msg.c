@@ -24,6 +24,7 @@ static struct {
 	struct queue_msg **pending_tail;
 	struct queue_waiter *waiters;
 	queue_due_fn due;
+	struct queue_report *replay_rep; /* while replaying */
 	bool started;
 } queue = { .pending_tail = &queue.pending };
 
@@ -119,7 +120,7 @@ queue_msg_begin(const struct queue_env *env, struct queue_msg **out)
 	rc = e.overflow ? -EMSGSIZE : queue_append(m, JRNL_MSG, buf, e.len);
 	if (rc < 0) {
 		qidx_free(m);
-		return rc == -EAGAIN ? -ENOSPC : rc;
+		return rc;
 	}
 	*out = m;
 	return 0;
@@ -256,7 +257,9 @@ void
 queue_msg_abort(struct queue_msg *m)
 {
 	if (m->state == QMSG_BUILDING) {
-		qidx_free(m); /* no COMMIT: recovery drops its records */
+		/* no COMMIT; the ABORT lets recovery free its entry early */
+		(void)jrnl_append(JRNL_ABORT, 0, m->id, NULL, 0, NULL);
+		qidx_free(m);
 	} else if (m->state == QMSG_COMMITTING) {
 		m->commit_fn = NULL; /* the owner is gone; the mail is not */
 	}
@@ -285,6 +288,16 @@ queue_on_durable(uint64_t seq, int rc)
 			m->commit_fn(m->owner, rc);
 		}
 		if (rc < 0) {
+			/*
+			 * The client got 451; the COMMIT may still reach the
+			 * disk of the abandoned segment. An ABORT record in the
+			 * new one keeps recovery from delivering it anyway.
+			 */
+			if (jrnl_append(JRNL_ABORT, 0, m->id, NULL, 0, NULL) <
+			    0) {
+				log_warn("queue id=%s abort record not written",
+				    m->idtext);
+			}
 			qidx_free(m);
 			continue;
 		}
@@ -292,6 +305,9 @@ queue_on_durable(uint64_t seq, int rc)
 		if (queue.due != NULL) {
 			queue.due(m);
 		}
+	}
+	if (rc < 0) {
+		jrnl_sync(); /* the ABORT records, on stable storage soon */
 	}
 }
 
@@ -455,6 +471,21 @@ queue_get_stats(struct queue_stats *st)
 
 /* ---- recovery ------------------------------------------------------------ */
 
+/* Forget what replay built of a message, keeping its id and pins. */
+static void
+queue_replay_reset(struct queue_msg *m)
+{
+	m->nrcpt = 0;
+	m->ndone = 0;
+	m->size = 0;
+	m->attempts = 0;
+	m->next_retry = 0;
+	m->last_reply[0] = '\0';
+	m->copying = false;
+	m->copy_results = 0;
+	m->state = QMSG_BUILDING;
+}
+
 /* Recipients with a state other than pending: what a copy restates. */
 static uint32_t
 queue_settled_rcpts(const struct queue_msg *m)
@@ -478,12 +509,24 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 
 	qidx_seg_add(seg);
 	if (h->type == JRNL_MSG) {
+		if (m != NULL && (h->flags & JRNL_F_COPY) &&
+		    m->state != QMSG_LIVE) {
+			/*
+			 * What came before is an unfinished copy of a message
+			 * whose original is gone: this copy starts it over.
+			 */
+			qidx_pin(m, seg, off);
+			qidx_repin(m, seg, off);
+			queue_replay_reset(m);
+			return;
+		}
 		if (m != NULL) {
 			if (h->flags & JRNL_F_COPY) {
 				/* a copy: it counts once its COMMIT is read */
 				m->copying = true;
 				m->copy_seg = seg;
 				m->copy_off = off;
+				m->copy_results = 0;
 				qidx_pin(m, seg, off);
 			}
 			return;
@@ -556,6 +599,12 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 			}
 		}
 		break;
+	case JRNL_ABORT:
+		if (m->state != QMSG_LIVE && queue.replay_rep != NULL) {
+			queue.replay_rep->dropped++; /* never acknowledged */
+		}
+		qidx_free(m);
+		break;
 	case JRNL_DONE:
 		qidx_free(m);
 		break;
@@ -577,7 +626,9 @@ queue_init(const struct conf *c, struct queue_report *rep)
 		return rc;
 	}
 	qidx_init();
+	queue.replay_rep = rep;
 	rc = jrnl_replay(c->spool, true, &rp, rep, &seg, &seq);
+	queue.replay_rep = NULL;
 	if (rc < 0) {
 		return rc;
 	}
@@ -606,7 +657,7 @@ struct queue_check_ctx {
 };
 
 static const char *const queue_type_names[] = { "?", "msg", "rcpt", "body",
-	"commit", "result", "done" };
+	"commit", "result", "done", "abort" };
 
 static void
 queue_check_rec(void *ctx, uint64_t seg, uint64_t off, const struct jrnl_hdr *h,
@@ -633,7 +684,9 @@ queue_check(const char *dir, struct queue_report *rep, bool verbose)
 
 	queue.spool = dir;
 	qidx_init();
+	queue.replay_rep = rep;
 	rc = jrnl_replay(dir, false, &rp, rep, &seg, &seq);
+	queue.replay_rep = NULL;
 	if (rc == 0) {
 		struct queue_msg *m;
 		uint32_t slot = 0;

@@ -92,7 +92,11 @@ queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
 		return p == NULL ? -EBADMSG : -errno;
 	}
 	for (off = from; off < to && rc == 0;) {
-		r = jrnl_rec_check(p + off, size - off, &h);
+		/* other messages' records: framing only; ours: the CRC too */
+		r = jrnl_rec_frame(p + off, size - off, &h);
+		if (r > 0 && h.id == id && !jrnl_rec_crc_ok(p + off, &h)) {
+			r = -1;
+		}
 		if (r == 0 && to == (uint64_t)size) {
 			break; /* the clean end of a segment the message went past */
 		}
@@ -216,7 +220,11 @@ queue_cursor_next(struct queue_cursor *c, const void **p, size_t *n)
 			}
 			continue;
 		}
-		r = jrnl_rec_check(c->map + c->off, c->map_len - c->off, &h);
+		r = jrnl_rec_frame(c->map + c->off, c->map_len - c->off, &h);
+		if (r > 0 && h.id == c->sp.id &&
+		    !jrnl_rec_crc_ok(c->map + c->off, &h)) {
+			r = -1;
+		}
 		if (r == 0 && c->seg != c->sp.seg_last) {
 			c->off =
 			    c->map_len; /* the rest of this segment is empty */

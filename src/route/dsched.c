@@ -21,6 +21,8 @@ static struct {
 	uint64_t *due; /* ring of message ids */
 	uint32_t due_head, due_len;
 	struct ev_timer tick;
+	struct dsched_job *waiting; /* results waiting for journal room */
+	struct queue_waiter qwait;
 } dsched;
 
 static bool
@@ -190,8 +192,39 @@ dsched_job_reply(struct dsched_job *j, uint32_t i, const char *why)
 	j->why[i] = k < j->nreplies ? (uint8_t)(k + 1) : 0;
 }
 
+static void dsched_apply(struct dsched_job *j);
+
+/* Room in the journal again: the results that waited for it. */
+static void
+dsched_wake(struct queue_waiter *w)
+{
+	struct dsched_job *j = dsched.waiting, *next;
+
+	dsched.waiting = NULL;
+	for (; j != NULL; j = next) {
+		next = j->next;
+		dsched_done(j);
+	}
+}
+
+/*
+ * A job's results go to the journal (a RESULT record per recipient, maybe
+ * DONE); when its buffers are full they wait, never get lost.
+ */
 void
 dsched_done(struct dsched_job *j)
+{
+	dsched.qwait.fn = dsched_wake;
+	if (!queue_body_ready((size_t)j->nrcpt * 200 + 256, &dsched.qwait)) {
+		j->next = dsched.waiting;
+		dsched.waiting = j;
+		return;
+	}
+	dsched_apply(j);
+}
+
+static void
+dsched_apply(struct dsched_job *j)
 {
 	struct queue_msg *m;
 	struct queue_info qi;

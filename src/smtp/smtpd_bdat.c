@@ -71,6 +71,10 @@ smtpd_cmd_bdat(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_reply_close(s, SMTP_R_BDAT_SYNTAX);
 		return;
 	}
+	if (smtpd_bdat_sequence(s) == SMTP_R_NONE && s->state == SMTPD_S_RCPT &&
+	    !smtpd_journal_ready(s, SMTPD_ROOM_STAGE)) {
+		return;
+	}
 	s->chunk_active = true;
 	s->chunk_left = size;
 	s->chunk_last = last;

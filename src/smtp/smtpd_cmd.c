@@ -287,6 +287,9 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 	if (r == SMTP_R_NONE && t->nrcpt >= s->srv->max_recipients) {
 		r = SMTP_R_TOO_MANY_RCPTS; /* RFC 5321 4.5.3.1.10 */
 	}
+	if (r == SMTP_R_NONE && !smtpd_journal_ready(s, SMTPD_ROOM_RCPT)) {
+		return;
+	}
 	if (r == SMTP_R_NONE) {
 		r = smtpd_rcpt_route(s, &p);
 	}

@@ -58,6 +58,9 @@ smtpd_msg_write(struct smtpd_session *s, const char *p, size_t n)
 void
 smtpd_data_begin(struct smtpd_session *s)
 {
+	if (!s->txn->failed && !smtpd_journal_ready(s, SMTPD_ROOM_STAGE)) {
+		return;
+	}
 	if (s->txn->failed || smtpd_msg_stage(s) < 0) {
 		smtpd_txn_end(s);
 		smtpd_set_state(s, SMTPD_S_HELO);
@@ -139,6 +142,27 @@ smtpd_on_commit(struct handle h, int rc)
 	smtpd_resume(s);
 }
 
+static void
+smtpd_commit_retry(struct queue_waiter *w)
+{
+	struct smtpd_session *s = container_of(w, struct smtpd_session, qwait);
+	int rc;
+
+	s->qwait.fn = smtpd_commit_retry;
+	if (!queue_body_ready(256, &s->qwait)) {
+		return; /* still full: the next wake */
+	}
+	rc = queue_msg_commit(s->txn->qm, s->h, smtpd_on_commit);
+	if (rc < 0) {
+		log_err("%s smtp in id=%s commit-error=%s", s->id,
+		    queue_msg_idtext(s->txn->qm), strerror(-rc));
+		smtpd_set_state(s, SMTPD_S_HELO);
+		smtpd_reply(s, SMTP_R_COMMIT_FAILED);
+		smtpd_txn_end(s);
+		smtpd_resume(s);
+	}
+}
+
 void
 smtpd_msg_end(struct smtpd_session *s, bool bdat)
 {
@@ -159,6 +183,16 @@ smtpd_msg_end(struct smtpd_session *s, bool bdat)
 		return;
 	}
 	rc = queue_msg_commit(t->qm, s->h, smtpd_on_commit);
+	if (rc == -EAGAIN) {
+		/* the journal's buffers are full: commit when there is room */
+		smtpd_set_state(s, SMTPD_S_COMMIT);
+		s->qwait.fn = smtpd_commit_retry;
+		if (!queue_body_ready(256, &s->qwait)) {
+			smtpd_pause(s);
+			return;
+		}
+		rc = queue_msg_commit(t->qm, s->h, smtpd_on_commit);
+	}
 	if (rc < 0) {
 		log_err("%s smtp in id=%s commit-error=%s", s->id,
 		    queue_msg_idtext(t->qm), strerror(-rc));

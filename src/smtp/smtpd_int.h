@@ -57,6 +57,7 @@ struct smtpd_session {
 	bool input_eof;
 	bool write_blocked;
 	bool paused; /* waiting for journal space or a commit */
+	bool retry_cmd; /* the command waits for journal space */
 	struct queue_waiter qwait;
 	bool chunk_active; /* BDAT octets still to come */
 	bool chunk_last;
@@ -111,6 +112,10 @@ struct smtpd_txn *smtpd_txn_new(void);
 void smtpd_txn_free(struct smtpd_txn *t);
 void smtpd_session_free(struct smtpd_session *s);
 struct smtpd_session *smtpd_session_find(struct handle h);
+/* Room in the journal for a command's records, or pause and retry it. */
+bool smtpd_journal_ready(struct smtpd_session *s, size_t bytes);
+#define SMTPD_ROOM_RCPT (64 * 700) /* MSG and up to 64 RCPT records */
+#define SMTPD_ROOM_STAGE 2048 /* the Received header */
 /* Stop reading input until smtpd_resume(). */
 void smtpd_pause(struct smtpd_session *s);
 void smtpd_resume(struct smtpd_session *s);

@@ -239,6 +239,11 @@ smtpd_run(struct smtpd_session *s)
 		} else {
 			smtpd_command(s, buf_data(&s->in), len);
 		}
+		if (s->retry_cmd) {
+			s->retry_cmd =
+			    false; /* again when the journal has room */
+			break;
+		}
 		buf_consume(&s->in, len);
 		if (s->srv->max_errors != 0 &&
 		    s->errors >= s->srv->max_errors &&
@@ -373,6 +378,29 @@ smtpd_session_start(struct smtpd_session *s)
 		return;
 	}
 	smtpd_greet(s);
+}
+
+static void
+smtpd_wake(struct queue_waiter *w)
+{
+	smtpd_resume(container_of(w, struct smtpd_session, qwait));
+}
+
+/*
+ * Before a command appends to the journal: if its buffers are full,
+ * pause; the command runs again, whole, once there is room (waiting is
+ * back-pressure, never a refusal).
+ */
+bool
+smtpd_journal_ready(struct smtpd_session *s, size_t bytes)
+{
+	s->qwait.fn = smtpd_wake;
+	if (queue_body_ready(bytes, &s->qwait)) {
+		return true;
+	}
+	s->retry_cmd = true;
+	smtpd_pause(s);
+	return false;
 }
 
 bool

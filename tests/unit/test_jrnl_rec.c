@@ -381,11 +381,11 @@ test_bad_magic(void **state)
 	free(r);
 }
 
-/* Types outside 1..6 are refused even with a correct CRC. */
+/* Types outside 1..7 are refused even with a correct CRC. */
 static void
 test_bad_type(void **state)
 {
-	static const uint8_t types[] = { 0, 7, 8, 0x80, 0xff };
+	static const uint8_t types[] = { 0, 8, 9, 0x80, 0xff };
 	struct jrnl_hdr h = { .len = 2, .seq = 1, .id = 1 }, got;
 	unsigned char *r;
 	size_t i;
