@@ -25,6 +25,13 @@
 #define SMTPC_BATCH 100 /* recipients per transaction (4.5.3.1.8) */
 #define SMTPC_CHUNK 16384 /* BDAT chunk */
 #define SMTPC_BDAT_HDR 32 /* room for "BDAT nnnnn LAST\r\n" */
+#define SMTPC_KEY 300
+#define SMTPC_IDLE_MS 5000 /* a kept connection waits this long */
+#define SMTPC_WAIT_MS 50 /* a delivery waiting for a connection slot */
+#define SMTPC_DESTS 64
+#define SMTPC_PER_DEST 10 /* connections per destination by default */
+#define SMTPC_MSGS_PER_CONN 100
+#define SMTPC_SLOW_START 4 /* turns to wait for a busy connection first */
 
 enum smtpc_state {
 	SC_CONNECT,
@@ -73,21 +80,49 @@ struct smtpc {
 	unsigned bdat_bad; /* first failing BDAT reply code */
 	char bdat_text[200];
 	struct smtpc_reply rep;
+	char key[SMTPC_KEY]; /* the destination, for limits and reuse */
+	bool slot; /* counted in the destination's connections */
+	bool reused; /* on a connection kept from an earlier message */
+	bool clean; /* the last transaction ended with its reply */
+	uint32_t nmsgs; /* messages over this connection */
+	uint32_t waits; /* turns waited for a kept connection */
+	bool waiting; /* for a connection to the destination */
 	struct buf in;
 	struct buf out;
 	char inmem[4096];
 	char outmem[SMTPC_CHUNK + SMTPC_BDAT_HDR + 64];
 };
 
+/* A connection kept open after a message, for the next one there. */
+struct smtpc_idle {
+	struct ev_io io;
+	struct ev_timer timer;
+	char key[SMTPC_KEY];
+	struct route_target target;
+	unsigned caps;
+	uint64_t peer_size;
+	uint32_t sent;
+	bool used;
+};
+
+/* Connections open (or kept) per destination, and per connector. */
+struct smtpc_dest {
+	char key[SMTPC_KEY];
+	uint32_t active;
+};
+
 static struct {
 	const struct conf *conf;
 	struct pool conns;
+	struct smtpc_idle idle[CONFIG_DSCHED_JOBS];
+	struct smtpc_dest dests[SMTPC_DESTS];
 } sc;
 
 static void smtpc_next_domain(struct smtpc *s);
 static void smtpc_next_target(struct smtpc *s, const char *why);
 static void smtpc_on_io(struct ev_io *io, uint32_t events);
 static void smtpc_pump(struct smtpc *s);
+static void smtpc_envelope(struct smtpc *s);
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -143,6 +178,177 @@ smtpc_settle_open(struct smtpc *s, unsigned code, const char *text,
 
 /* ---- the connection ---------------------------------------------------- */
 
+static struct smtpc_dest *
+smtpc_dest(const char *key, bool add)
+{
+	struct smtpc_dest *free_one = NULL;
+	uint32_t k;
+
+	for (k = 0; k < SMTPC_DESTS; k++) {
+		if (sc.dests[k].active > 0 &&
+		    strcmp(sc.dests[k].key, key) == 0) {
+			return &sc.dests[k];
+		}
+		if (sc.dests[k].active == 0 && free_one == NULL) {
+			free_one = &sc.dests[k];
+		}
+	}
+	if (add && free_one != NULL) {
+		str_copy(free_one->key, key, sizeof(free_one->key));
+	}
+	return add ? free_one : NULL;
+}
+
+static void
+smtpc_slot_release(const char *key)
+{
+	struct smtpc_dest *d = smtpc_dest(key, false);
+
+	if (d != NULL && d->active > 0) {
+		d->active--;
+	}
+}
+
+static void
+smtpc_release(struct smtpc *s)
+{
+	if (s->slot) {
+		smtpc_slot_release(s->key);
+		s->slot = false;
+	}
+}
+
+static void
+smtpc_idle_close(struct smtpc_idle *c, bool quit)
+{
+	int fd = c->io.fd;
+
+	if (quit) {
+		(void)net_write(fd, "QUIT\r\n", 6);
+	}
+	ev_timer_stop(&c->timer);
+	ev_io_stop(&c->io);
+	net_close(fd);
+	smtpc_slot_release(c->key);
+	c->used = false;
+}
+
+static void
+smtpc_idle_on_io(struct ev_io *io, uint32_t events)
+{
+	/* the peer closed or spoke out of turn: not worth keeping */
+	smtpc_idle_close(container_of(io, struct smtpc_idle, io), false);
+}
+
+static void
+smtpc_idle_on_timer(struct ev_timer *t)
+{
+	smtpc_idle_close(container_of(t, struct smtpc_idle, timer), true);
+}
+
+static uint32_t
+smtpc_msgs_per_conn(const struct smtpc *s)
+{
+	const struct conf_connector *cn = s->route.cn;
+
+	return cn != NULL && cn->max_messages != 0 ? cn->max_messages :
+	                                             SMTPC_MSGS_PER_CONN;
+}
+
+static void smtpc_start_route(struct smtpc *s);
+
+/* A connection was kept: a delivery waiting for its destination takes it. */
+static void
+smtpc_handoff(const char *key)
+{
+	struct smtpc *w;
+	uint32_t slot = 0;
+
+	while ((w = pool_next(&sc.conns, &slot)) != NULL) {
+		if (w->waiting && strcmp(w->key, key) == 0) {
+			ev_timer_stop(&w->timer);
+			smtpc_start_route(w);
+			return;
+		}
+	}
+}
+
+/* Keep the connection for the next message to the same destination. */
+static bool
+smtpc_park(struct smtpc *s)
+{
+	struct smtpc_idle *c = NULL;
+	uint32_t k;
+	int fd = s->io.fd;
+
+	if (!s->clean || fd < 0 || s->nmsgs >= smtpc_msgs_per_conn(s) ||
+	    s->tnext == 0 || buf_size(&s->in) > 0) {
+		return false;
+	}
+	for (k = 0; k < ARRAY_SIZE(sc.idle) && c == NULL; k++) {
+		c = sc.idle[k].used ? NULL : &sc.idle[k];
+	}
+	if (c == NULL) {
+		return false;
+	}
+	ev_timer_stop(&s->timer);
+	ev_io_stop(&s->io);
+	s->io.fd = -1;
+	if (ev_io_start(&c->io, fd, EPOLLIN, smtpc_idle_on_io) < 0) {
+		net_close(fd);
+		return true; /* closed; the slot goes with the task */
+	}
+	c->used = true;
+	str_copy(c->key, s->key, sizeof(c->key));
+	c->target = s->targets[s->tnext - 1];
+	c->caps = s->caps;
+	c->peer_size = s->peer_size;
+	c->sent = s->nmsgs;
+	s->slot = false; /* the kept connection holds it now */
+	ev_timer_start(&c->timer, SMTPC_IDLE_MS, smtpc_idle_on_timer);
+	smtpc_handoff(c->key);
+	return true;
+}
+
+/* A kept connection to this destination: take it over. */
+static bool
+smtpc_adopt(struct smtpc *s)
+{
+	struct smtpc_idle *c = NULL;
+	uint32_t k;
+	int fd;
+
+	for (k = 0; k < ARRAY_SIZE(sc.idle) && c == NULL; k++) {
+		c = sc.idle[k].used && strcmp(sc.idle[k].key, s->key) == 0 ?
+		    &sc.idle[k] :
+		    NULL;
+	}
+	if (c == NULL) {
+		return false;
+	}
+	fd = c->io.fd;
+	ev_timer_stop(&c->timer);
+	ev_io_stop(&c->io);
+	c->used = false;
+	buf_reset(&s->in);
+	buf_reset(&s->out);
+	if (ev_io_start(&s->io, fd, EPOLLIN, smtpc_on_io) < 0) {
+		net_close(fd);
+		smtpc_slot_release(c->key);
+		return false;
+	}
+	s->slot = true;
+	s->reused = true;
+	s->targets[0] = c->target;
+	s->ntargets = 1;
+	s->tnext = 1;
+	s->caps = c->caps;
+	s->peer_size = c->peer_size;
+	s->nmsgs = c->sent;
+	smtpc_envelope(s);
+	return true;
+}
+
 static void
 smtpc_close(struct smtpc *s)
 {
@@ -154,6 +360,7 @@ smtpc_close(struct smtpc *s)
 		net_close(fd);
 	}
 	s->io.fd = -1;
+	smtpc_release(s);
 	if (s->cur_open) {
 		queue_cursor_close(&s->cur);
 		s->cur_open = false;
@@ -215,6 +422,14 @@ smtpc_flush(struct smtpc *s)
 static void
 smtpc_finish(struct smtpc *s)
 {
+	if (s->cur_open) {
+		queue_cursor_close(&s->cur);
+		s->cur_open = false;
+	}
+	if (smtpc_park(s)) {
+		smtpc_next_domain(s);
+		return;
+	}
 	if (s->io.fd >= 0 && s->state != SC_CONNECT) {
 		buf_reset(&s->out);
 		smtpc_send(s, "QUIT\r\n");
@@ -234,7 +449,17 @@ smtpc_connect(struct smtpc *s)
 	buf_reset(&s->out);
 	s->caps = 0;
 	s->peer_size = 0;
+	s->nmsgs = 0;
+	s->reused = false;
 	s->state = SC_CONNECT;
+	if (!s->slot) {
+		struct smtpc_dest *d = smtpc_dest(s->key, true);
+
+		if (d != NULL) {
+			d->active++;
+			s->slot = true;
+		}
+	}
 	if (fd < 0 || ev_io_start(&s->io, fd, EPOLLOUT, smtpc_on_io) < 0) {
 		net_close(fd);
 		s->io.fd = -1;
@@ -253,6 +478,12 @@ smtpc_next_target(struct smtpc *s, const char *why)
 		log_info("%016llx smtp out host=%s %s",
 		    (unsigned long long)s->job->span.id,
 		    s->targets[s->tnext - 1].host, why);
+	}
+	if (s->reused) {
+		s->reused = false; /* the kept connection had gone stale */
+		s->ntargets = s->tnext = 0;
+		route_targets(&s->route, s->domain, s->h);
+		return;
 	}
 	if (s->tnext < s->ntargets) {
 		smtpc_connect(s);
@@ -292,6 +523,7 @@ smtpc_envelope(struct smtpc *s)
 		smtpc_finish(s);
 		return;
 	}
+	s->clean = false;
 	smtpc_send(s, "MAIL FROM:<%s>", s->env.from);
 	if (s->caps & SMTPC_CAP_SIZE) {
 		/* RFC 1870: what will be sent, trace headers included */
@@ -516,6 +748,8 @@ smtpc_on_bdat(struct smtpc *s, const struct smtpc_reply *r)
 	} else {
 		smtpc_settle_open(s, r->code, r->text, true);
 	}
+	s->clean = true;
+	s->nmsgs++;
 	smtpc_finish(s);
 }
 
@@ -560,6 +794,8 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 		return;
 	case SC_DOT:
 		smtpc_settle_open(s, r->code, r->text, true);
+		s->clean = true;
+		s->nmsgs++;
 		smtpc_finish(s);
 		return;
 	case SC_BDAT:
@@ -706,6 +942,73 @@ smtpc_on_targets(struct handle h, int rc, const struct route_target *t,
 	smtpc_connect(s);
 }
 
+/* The destination: a smart-host connector as a whole, else the domain. */
+static void
+smtpc_key(struct smtpc *s)
+{
+	const struct conf_connector *cn = s->route.cn;
+	struct buf b;
+
+	buf_init(&b, s->key, sizeof(s->key) - 1);
+	if (cn == NULL) {
+		buf_printf(&b, "mx:%s", s->domain);
+	} else if (cn->route_mx) {
+		buf_printf(&b, "%s:%s", cn->name, s->domain);
+	} else {
+		buf_printf(&b, "%s:", cn->name);
+	}
+	s->key[buf_size(&b)] = '\0';
+}
+
+static uint32_t
+smtpc_active(const char *key)
+{
+	const struct smtpc_dest *d = smtpc_dest(key, false);
+
+	return d != NULL ? d->active : 0;
+}
+
+static void
+smtpc_on_wait(struct ev_timer *t)
+{
+	smtpc_start_route(container_of(t, struct smtpc, timer));
+}
+
+/*
+ * A kept connection to the destination if there is one; else a new one
+ * within the destination's limit (RFC 5321 4.5.4.1 asks for restraint),
+ * waiting a little when it is reached.
+ */
+static void
+smtpc_start_route(struct smtpc *s)
+{
+	const struct conf_connector *cn = s->route.cn;
+	uint32_t limit = cn != NULL && cn->max_per_dest != 0 ?
+	    cn->max_per_dest :
+	    SMTPC_PER_DEST;
+
+	uint32_t active = smtpc_active(s->key);
+
+	s->waiting = false;
+	if (smtpc_adopt(s)) {
+		return;
+	}
+	/*
+	 * Slow start: while a connection to the destination is busy, wait a
+	 * few turns for it to come free before opening another; a message
+	 * that waits longer gets its own, up to the limit.
+	 */
+	if (active >= limit ||
+	    (active > 0 && smtpc_msgs_per_conn(s) > 1 &&
+	        s->waits++ < SMTPC_SLOW_START)) {
+		s->waiting = true;
+		ev_timer_start(&s->timer, SMTPC_WAIT_MS, smtpc_on_wait);
+		return;
+	}
+	s->waits = 0;
+	route_targets(&s->route, s->domain, s->h);
+}
+
 static void
 smtpc_next_domain(struct smtpc *s)
 {
@@ -749,7 +1052,8 @@ smtpc_next_domain(struct smtpc *s)
 		smtpc_next_domain(s);
 		return;
 	}
-	route_targets(&s->route, s->domain, s->h);
+	smtpc_key(s);
+	smtpc_start_route(s);
 }
 
 static void

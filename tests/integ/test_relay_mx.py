@@ -148,7 +148,12 @@ def test_mx_second_address_of_a_host(relay_tern, dns, mx_peers):
 @needs_resolver
 def test_mx_equal_preference_shared(relay_tern, dns, mx_peers):
     p2, p3 = mx_peers()
-    t = mx_tern(relay_tern, dns, p2.port)
+    # one message per connection, so that each makes its own MX choice
+    # (kept connections would carry them all to the first host chosen)
+    t = relay_tern(connector("mx", "*", route_mx=True, port=p2.port,
+                             extra=["max-messages 1"]),
+                   queue=queue_block(retry="1h"),
+                   extra=f"resolver 127.0.0.1:{dns.port}")
     n = 16
     for k in range(n):
         submit(t, f"u{k}@equal.{ZONE}", message(f"eq{k}"))
