@@ -951,7 +951,7 @@ smtpc_key(struct smtpc *s)
 
 	buf_init(&b, s->key, sizeof(s->key) - 1);
 	if (cn == NULL) {
-		buf_printf(&b, "mx:%s", s->domain);
+		buf_printf(&b, "@mx:%s", s->domain); /* no connector has "@" */
 	} else if (cn->route_mx) {
 		buf_printf(&b, "%s:%s", cn->name, s->domain);
 	} else {
@@ -966,6 +966,23 @@ smtpc_active(const char *key)
 	const struct smtpc_dest *d = smtpc_dest(key, false);
 
 	return d != NULL ? d->active : 0;
+}
+
+/* Connections of a connector, all its destinations together. */
+static uint32_t
+smtpc_active_connector(const char *name)
+{
+	size_t n = strlen(name);
+	uint32_t k, sum = 0;
+
+	for (k = 0; k < SMTPC_DESTS; k++) {
+		if (sc.dests[k].active > 0 &&
+		    strncmp(sc.dests[k].key, name, n) == 0 &&
+		    sc.dests[k].key[n] == ':') {
+			sum += sc.dests[k].active;
+		}
+	}
+	return sum;
 }
 
 static void
@@ -999,6 +1016,8 @@ smtpc_start_route(struct smtpc *s)
 	 * that waits longer gets its own, up to the limit.
 	 */
 	if (active >= limit ||
+	    (cn != NULL && cn->max_connections != 0 &&
+	        smtpc_active_connector(cn->name) >= cn->max_connections) ||
 	    (active > 0 && smtpc_msgs_per_conn(s) > 1 &&
 	        s->waits++ < SMTPC_SLOW_START)) {
 		s->waiting = true;

@@ -11,6 +11,7 @@ These run once the resolver exists (`tern resolve` in the usage), or
 with TERN_FORCE_MX=1; the dnsmasq fixture itself is checked always.
 """
 import os
+import time
 
 import pytest
 
@@ -232,3 +233,23 @@ def test_connector_beats_mx(relay_tern, dns, mx_peers):
     assert [m.rcpts for m in p3.all_messages()] == [[f"a@pref.{ZONE}"]]
     assert [m.rcpts for m in p2.all_messages()] == [[f"b@implicit.{ZONE}"]]
     wait_gone(t, qid)
+
+
+@needs_resolver
+def test_connector_total_connection_limit(relay_tern, dns, mx_peers):
+    """`max-connections 1 per-destination 4` on an MX connector: two
+    domains (two destinations) that lead to the same host still share the
+    connector's one connection, never two at once."""
+    p2, p3 = mx_peers(script2={"greeting": lambda sess, arg: (
+        time.sleep(0.3), "220 slow.peer.test ESMTP")[1]})
+    t = relay_tern(connector("mx", "*", route_mx=True, port=p2.port,
+                             extra=["max-connections 1 per-destination 4"]),
+                   queue=queue_block(retry="1h"),
+                   extra=f"resolver 127.0.0.1:{dns.port}")
+    q1 = submit(t, f"a@pref.{ZONE}", message("total1"))
+    q2 = submit(t, f"b@implicit.{ZONE}", message("total2"))
+    wait_for(lambda: len(p2.all_messages()) >= 2 or not t.alive(), 15)
+    assert len(p2.all_messages()) == 2, p2.describe()
+    assert p2.max_active == 1, f"{p2.max_active} sessions at once"
+    wait_out(t, q1, f"a@pref.{ZONE}", "sent")
+    wait_out(t, q2, f"b@implicit.{ZONE}", "sent")
