@@ -618,26 +618,32 @@ smtpc_on_envelope(struct smtpc *s, const struct smtpc_reply *r)
 static void
 smtpc_stuff(struct smtpc *s, const unsigned char *p, size_t n, size_t *used)
 {
-	size_t k;
+	size_t k = 0, run;
 
-	for (k = 0; k < n && buf_room(&s->out) >= 4; k++) {
+	while (k < n && buf_room(&s->out) >= 4) {
 		char c = (char)p[k];
-		char crlf[2] = { '\r', '\n' };
 
-		if (c == '\n' && s->prev != '\r') {
-			buf_append(&s->out, crlf,
-			    1); /* bare LF: make it CRLF */
-		}
 		if (s->prev == '\r' && c != '\n') {
-			buf_append(&s->out, crlf + 1,
-			    1); /* bare CR: likewise */
+			buf_append(&s->out, "\n",
+			    1); /* bare CR: make it CRLF */
 			s->prev = '\n';
+		}
+		if (c == '\n' && s->prev != '\r') {
+			buf_append(&s->out, "\r", 1); /* bare LF: likewise */
 		}
 		if (c == '.' && s->prev == '\n') {
 			buf_append(&s->out, ".", 1);
 		}
-		buf_append(&s->out, &c, 1);
-		s->prev = c;
+		/* the rest of the line up to a CR or LF goes as it is */
+		run = 1;
+		while (c != '\r' && c != '\n' && k + run < n &&
+		    run < buf_room(&s->out) - 3 && p[k + run] != '\r' &&
+		    p[k + run] != '\n') {
+			run++;
+		}
+		buf_append(&s->out, p + k, run);
+		s->prev = (char)p[k + run - 1];
+		k += run;
 	}
 	*used = k;
 }

@@ -4,6 +4,7 @@
  * "0.0.0.0:25" and "[::]:25" can both be listed).
  */
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,18 @@ net_listen(const struct net_addr *a, int backlog)
 	return fd;
 }
 
+/*
+ * Replies and commands are written whole, a flush at a time: Nagle's
+ * delay would only hold the last piece back for the peer's delayed ACK.
+ */
+static void
+net_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 int
 net_accept(int lfd, struct net_addr *peer)
 {
@@ -142,7 +155,11 @@ net_accept(int lfd, struct net_addr *peer)
 	peer->len = sizeof(peer->u);
 	fd = accept4(lfd, &peer->u.sa, &peer->len,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0) {
+		return -errno;
+	}
+	net_nodelay(fd);
+	return fd;
 }
 
 ssize_t
@@ -199,6 +216,7 @@ net_connect(const struct net_addr *a)
 	if (fd < 0) {
 		return -errno;
 	}
+	net_nodelay(fd);
 	if (connect(fd, &a->u.sa, a->len) < 0 && errno != EINPROGRESS) {
 		rc = -errno;
 		close(fd);
