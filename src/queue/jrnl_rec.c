@@ -72,23 +72,9 @@ jrnl_rec_crc_ok(const unsigned char *p, const struct jrnl_hdr *h)
 int
 jrnl_rec_check(const unsigned char *p, size_t avail, struct jrnl_hdr *h)
 {
-	if (avail < JRNL_HDR) {
-		return jrnl_all_zero(p, avail) ? 0 : -1;
-	}
-	if (le_get16(p) != JRNL_MAGIC) {
-		return jrnl_all_zero(p, JRNL_HDR) ? 0 : -1;
-	}
-	h->type = p[2];
-	h->flags = p[3];
-	h->len = le_get32(p + 4);
-	h->seq = le_get64(p + 8);
-	h->id = le_get64(p + 16);
-	h->crc = le_get32(p + 24);
-	if (h->type < JRNL_MSG || h->type > JRNL_ABORT ||
-	    h->len > JRNL_REC_MAX - JRNL_HDR || jrnl_rec_size(h->len) > avail) {
-		return -1;
-	}
-	return jrnl_crc(p, p + JRNL_HDR, h->len) == h->crc ? 1 : -1;
+	int r = jrnl_rec_frame(p, avail, h);
+
+	return r > 0 && !jrnl_rec_crc_ok(p, h) ? -1 : r;
 }
 
 static unsigned char *
