@@ -131,11 +131,7 @@ deliver_on_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	str_copy(b->mailbox, r->mailbox, sizeof(b->mailbox));
 	b->fd = -1;
 	b->skip = false;
-	b->rc = deliver_maildir(b->domain, b->mailbox);
 	w->rcpt_box[i] = ++w->nboxes;
-	if (b->rc < 0) {
-		return 0;
-	}
 	b->rc = deliver_pathf(path, "%s/%s/%s/new/%s", dl.drop, b->domain,
 	    b->mailbox, w->name);
 	if (b->rc == 0 && access(path, F_OK) == 0) {
@@ -149,6 +145,12 @@ deliver_on_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	if (b->rc == 0) {
 		b->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		    0640);
+		if (b->fd < 0 && errno == ENOENT &&
+		    deliver_maildir(b->domain, b->mailbox) == 0) {
+			/* a mailbox made after start, or its Maildir removed */
+			b->fd = open(path,
+			    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		}
 		b->rc = b->fd < 0 ? -errno : 0;
 	}
 	return 0;
@@ -202,6 +204,10 @@ deliver_finish_box(struct deliver_work *w, struct deliver_box *b)
 	}
 	if (b->rc == 0 && rename(tmp, new) < 0) {
 		b->rc = -errno;
+		if (b->rc == -ENOENT &&
+		    deliver_maildir(b->domain, b->mailbox) == 0) {
+			b->rc = rename(tmp, new) < 0 ? -errno : 0;
+		}
 	}
 	if (b->rc != 0) {
 		unlink(tmp);
