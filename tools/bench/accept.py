@@ -97,20 +97,15 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (REPO, become_subreaper, find_postfix,  # noqa: E402
-                      free_port, listening, postfix_env, postfix_identities,
-                      stop_tree, tree)
+from benchlib import (CLK, REPO, become_subreaper, find_postfix,  # noqa: E402
+                      fmt, free_port, fs_type, listening, loadavg, log,
+                      own_cpu, postfix_env, postfix_identities, proc_cpu,
+                      ratio, stop_tree, tree, tree_cpu, wait_for)
 
 SIZES = {"1K": 1024, "100K": 102400}
 WARMUP = 20
 QUICK = [(1, "d", "1K"), (20, "1", "1K"), (20, "d", "1K"), (20, "d", "100K")]
-CLK = os.sysconf("SC_CLK_TCK")
 SENDER = RCPT = "postmaster@localhost"
-
-
-def log(msg):
-    sys.stderr.write(msg + "\n")
-    sys.stderr.flush()
 
 
 def cell_count(sessions, mode, size, scale, quick):
@@ -126,43 +121,6 @@ def cell_count(sessions, mode, size, scale, quick):
     if mode == "d":
         n = max(n, 100 * sessions)
     return n
-
-
-def fs_type(path):
-    """Filesystem type of the mount holding path (from /proc/self/mounts)."""
-    path = os.path.realpath(path)
-    best, kind = "", "?"
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            parts = line.split()
-            mnt = parts[1].replace("\\040", " ")
-            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and \
-                    len(mnt) >= len(best):
-                best, kind = mnt, parts[2]
-    return kind
-
-
-def wait_for(cond, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        if cond():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-
-
-def proc_cpu(pid, children=False):
-    """utime+stime (and cutime+cstime) of pid in seconds, None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    ticks = int(fields[11]) + int(fields[12])  # utime stime
-    if children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime cstime
-    return ticks / float(CLK)
 
 
 def thread_cpu(pid):
@@ -200,19 +158,6 @@ def machine_busy():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:8]]
     return (v[0] + v[1] + v[2] + v[5] + v[6]) / float(CLK)
-
-
-def own_cpu():
-    """CPU seconds of the bench and everything it started, exited or not."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        ru = resource.getrusage(who)
-        total += ru.ru_utime + ru.ru_stime
-    me = os.getpid()
-    for pid in tree(me):
-        if pid != me:
-            total += proc_cpu(pid, children=True) or 0.0
-    return total
 
 
 def proc_io(pid):
@@ -643,15 +588,6 @@ def queue_files(queue):
     return n
 
 
-def tree_cpu(master_pid):
-    """CPU seconds of the master and all its daemons, live and reaped."""
-    total = proc_cpu(master_pid, children=True) or 0.0
-    for pid in tree(master_pid):
-        if pid != master_pid:
-            total += proc_cpu(pid) or 0.0
-    return total
-
-
 def postfix_drained(ml, queue):
     ml.update()
     return queue_files(queue) == 0 and ml.removed >= ml.active
@@ -753,21 +689,6 @@ def attempt(fn, *a):
                 "stalled": False, "warnings": collections.Counter(), "drain": 0.0,
                 "cpu": 0.0, "cpu_main": 0.0, "msg_bytes": 0, "syncs": 0,
                 "commits": 0, "jbytes": 0, "write_bytes": 0, "delivered": 0}
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def fmt(v, spec, none="-"):
-    return none if v is None else spec % v
-
-
-def ratio(a, b):
-    if a is None or not b:
-        return None
-    return a / float(b)
 
 
 def main():

@@ -19,10 +19,12 @@ import ctypes
 import grp
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -241,3 +243,87 @@ def stop_tree(master, pids, queue):
 def postfix_env(root):
     """The environment that runs binaries of the Postfix tree at root."""
     return dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix"))
+
+
+# ---- shared by accept.py and relay.py ----------------------------------------
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def fs_type(path):
+    """Filesystem type of the mount holding path (from /proc/self/mounts)."""
+    path = os.path.realpath(path)
+    best, kind = "", "?"
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            mnt = parts[1].replace("\\040", " ")
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and \
+                    len(mnt) >= len(best):
+                best, kind = mnt, parts[2]
+    return kind
+
+
+def wait_for(cond, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        if cond():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+
+
+def proc_cpu(pid, children=False):
+    """utime+stime (and cutime+cstime) of pid in seconds, None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = int(fields[11]) + int(fields[12])  # utime stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime cstime
+    return ticks / float(CLK)
+
+
+def own_cpu():
+    """CPU seconds of the bench and everything it started, exited or not."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        ru = resource.getrusage(who)
+        total += ru.ru_utime + ru.ru_stime
+    me = os.getpid()
+    for pid in tree(me):
+        if pid != me:
+            total += proc_cpu(pid, children=True) or 0.0
+    return total
+
+
+def tree_cpu(master_pid):
+    """CPU seconds of the master and all its daemons, live and reaped."""
+    total = proc_cpu(master_pid, children=True) or 0.0
+    for pid in tree(master_pid):
+        if pid != master_pid:
+            total += proc_cpu(pid) or 0.0
+    return total
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def fmt(v, spec, none="-"):
+    return none if v is None else spec % v
+
+
+def ratio(a, b):
+    if a is None or not b:
+        return None
+    return a / float(b)
