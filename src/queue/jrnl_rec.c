@@ -177,29 +177,9 @@ jrnl_get64(struct jrnl_dec *d)
 	return p != NULL ? le_get64(p) : 0;
 }
 
-void
-jrnl_getstr(struct jrnl_dec *d, char *out, size_t size)
-{
-	const unsigned char *lp = jrnl_take(d, 2);
-	const unsigned char *p;
-	size_t n;
-
-	out[0] = '\0';
-	if (lp == NULL) {
-		return;
-	}
-	n = le_get16(lp);
-	p = jrnl_take(d, n);
-	if (p == NULL || n >= size) {
-		d->bad = true;
-		return;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
-
-void
-jrnl_getstr_cut(struct jrnl_dec *d, char *out, size_t size)
+/* u16 length and bytes into out; too long: bad, or cut when cut is set */
+static void
+jrnl_getstr_to(struct jrnl_dec *d, char *out, size_t size, bool cut)
 {
 	const unsigned char *lp = jrnl_take(d, 2);
 	const unsigned char *p;
@@ -214,7 +194,23 @@ jrnl_getstr_cut(struct jrnl_dec *d, char *out, size_t size)
 	if (p == NULL) {
 		return;
 	}
+	if (n >= size && !cut) {
+		d->bad = true;
+		return;
+	}
 	n = MIN(n, size - 1);
 	memcpy(out, p, n);
 	out[n] = '\0';
+}
+
+void
+jrnl_getstr(struct jrnl_dec *d, char *out, size_t size)
+{
+	jrnl_getstr_to(d, out, size, false);
+}
+
+void
+jrnl_getstr_cut(struct jrnl_dec *d, char *out, size_t size)
+{
+	jrnl_getstr_to(d, out, size, true);
 }

@@ -60,17 +60,15 @@ queue_read_rec(void *ctx, const struct jrnl_hdr *h,
 	}
 }
 
+/* Map a whole segment read-only; an empty one is broken. */
 static int
-queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
-    uint64_t id, queue_raw_fn fn, void *ctx)
+queue_seg_map(const char *spool, uint64_t seg, const unsigned char **map,
+    size_t *len)
 {
 	char path[PATH_MAX];
-	struct jrnl_hdr h;
 	struct stat sb;
-	unsigned char *p;
-	uint64_t off;
-	size_t size;
-	int fd, rc = 0, r;
+	void *p;
+	int fd, rc;
 
 	if (jrnl_segment_path(path, sizeof(path), spool, seg) < 0) {
 		return -ENAMETOOLONG;
@@ -84,19 +82,47 @@ queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
 		close(fd);
 		return rc;
 	}
-	size = (size_t)sb.st_size;
-	to = MIN(to, (uint64_t)size);
-	p = size > 0 ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-	close(fd);
-	if (p == MAP_FAILED || p == NULL) {
-		return p == NULL ? -EBADMSG : -errno;
+	if (sb.st_size == 0) {
+		close(fd);
+		return -EBADMSG;
 	}
+	p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		return -errno;
+	}
+	*map = p;
+	*len = (size_t)sb.st_size;
+	return 0;
+}
+
+/* The record at off: framing only for other messages', the CRC for id's. */
+static int
+queue_seg_rec(const unsigned char *p, size_t size, uint64_t off, uint64_t id,
+    struct jrnl_hdr *h)
+{
+	int r = jrnl_rec_frame(p + off, size - off, h);
+
+	return r > 0 && h->id == id && !jrnl_rec_crc_ok(p + off, h) ? -1 : r;
+}
+
+static int
+queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
+    uint64_t id, queue_raw_fn fn, void *ctx)
+{
+	const unsigned char *p;
+	struct jrnl_hdr h;
+	uint64_t off;
+	size_t size;
+	int rc, r;
+
+	rc = queue_seg_map(spool, seg, &p, &size);
+	if (rc < 0) {
+		return rc;
+	}
+	to = MIN(to, (uint64_t)size);
 	for (off = from; off < to && rc == 0;) {
-		/* other messages' records: framing only; ours: the CRC too */
-		r = jrnl_rec_frame(p + off, size - off, &h);
-		if (r > 0 && h.id == id && !jrnl_rec_crc_ok(p + off, &h)) {
-			r = -1;
-		}
+		r = queue_seg_rec(p, size, off, id, &h);
 		if (r == 0 && to == (uint64_t)size) {
 			break; /* the clean end of a segment the message went past */
 		}
@@ -112,7 +138,7 @@ queue_read_seg(const char *spool, uint64_t seg, uint64_t from, uint64_t to,
 		}
 		off += jrnl_rec_size(h.len);
 	}
-	munmap(p, size);
+	munmap((void *)p, size);
 	return rc;
 }
 
@@ -155,36 +181,8 @@ queue_cursor_unmap(struct queue_cursor *c)
 static int
 queue_cursor_map(struct queue_cursor *c)
 {
-	char path[PATH_MAX];
-	struct stat sb;
-	void *p;
-	int fd, rc;
-
 	queue_cursor_unmap(c);
-	if (jrnl_segment_path(path, sizeof(path), queue_spool(), c->seg) < 0) {
-		return -ENAMETOOLONG;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return -errno;
-	}
-	if (fstat(fd, &sb) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	if (sb.st_size == 0) {
-		close(fd);
-		return -EBADMSG;
-	}
-	p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		return -errno;
-	}
-	c->map = p;
-	c->map_len = (size_t)sb.st_size;
-	return 0;
+	return queue_seg_map(queue_spool(), c->seg, &c->map, &c->map_len);
 }
 
 int
@@ -220,11 +218,7 @@ queue_cursor_next(struct queue_cursor *c, const void **p, size_t *n)
 			}
 			continue;
 		}
-		r = jrnl_rec_frame(c->map + c->off, c->map_len - c->off, &h);
-		if (r > 0 && h.id == c->sp.id &&
-		    !jrnl_rec_crc_ok(c->map + c->off, &h)) {
-			r = -1;
-		}
+		r = queue_seg_rec(c->map, c->map_len, c->off, c->sp.id, &h);
 		if (r == 0 && c->seg != c->sp.seg_last) {
 			c->off =
 			    c->map_len; /* the rest of this segment is empty */
