@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "deliver/deliver.h"
+#include "dsn/dsn.h"
 #include "queue/queue.h"
 #include "route/route.h"
 #include "smtp/smtp.h"
@@ -161,9 +162,9 @@ main_arena_size(void)
 	    ((size_t)CONFIG_QUEUE_MAX_MESSAGES + 4 * CONFIG_POOL_TRANSACTIONS) *
 	    (CONFIG_SMTPD_RCPT_MAX * 9 / 8 + 512 + 3 * sizeof(uint64_t)) +
 	    (size_t)CONFIG_DSCHED_JOBS *
-	    (2 * CONFIG_SMTPD_RCPT_MAX + 512 + 64 * 1024) +
-	    4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 + dnsc_arena_size() +
-	    MAIN_ARENA_SLACK;
+	    (4 * CONFIG_SMTPD_RCPT_MAX + 512 + 72 * 1024) +
+	    DSN_ARENA + 4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 +
+	    dnsc_arena_size() + MAIN_ARENA_SLACK;
 }
 
 static void
@@ -248,6 +249,7 @@ main_start(const struct conf *conf)
 	}
 	smtpc_init(conf, &relay);
 	dsched_init(conf, local, relay);
+	dsn_init(conf);
 	smtpd_init(conf);
 	rc = admin_init(conf);
 	if (rc < 0) {

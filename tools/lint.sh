@@ -42,6 +42,7 @@ allowed() {
 	tls) echo "conf net" ;;
 	queue) echo "conf" ;;
 	route) echo "conf net queue" ;;
+	dsn) echo "conf net queue route" ;;
 	deliver) echo "conf net queue route" ;;
 	smtp) echo "conf net queue route tls" ;;
 	admin) echo "conf net queue route deliver smtp tls" ;;

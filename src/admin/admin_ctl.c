@@ -125,6 +125,13 @@ admin_show_env(void *ctx, const struct queue_envelope *e)
 
 	admin_time(e->arrival, t, sizeof(t));
 	buf_printf(sc->out, "from: <%s>\narrived: %s\n", e->from, t);
+	if (e->ret != 0 || e->envid[0] != '\0') {
+		buf_printf(sc->out, "dsn: ret=%s envid=%s\n",
+		    e->ret == 1     ? "full" :
+		        e->ret == 2 ? "hdrs" :
+		                      "-",
+		    e->envid[0] != '\0' ? e->envid : "-");
+	}
 	return 0;
 }
 
@@ -139,8 +146,17 @@ admin_show_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	if (buf_room(sc->out) < 600) {
 		return 1; /* enough for one answer */
 	}
-	buf_printf(sc->out, "rcpt %u: <%s> mailbox=%s/%s state=%s\n", i,
-	    r->addr, r->domain, r->mailbox, names[st]);
+	buf_printf(sc->out, "rcpt %u: <%s> mailbox=%s/%s state=%s", i, r->addr,
+	    r->domain, r->mailbox, names[st]);
+	if (r->notify != 0 || r->orcpt[0] != '\0') {
+		buf_printf(sc->out, " notify=%s%s%s%s orcpt=%.200s",
+		    (r->notify & QUEUE_NOTIFY_NEVER) ? "never" : "",
+		    (r->notify & QUEUE_NOTIFY_SUCCESS) ? "success," : "",
+		    (r->notify & QUEUE_NOTIFY_FAILURE) ? "failure," : "",
+		    (r->notify & QUEUE_NOTIFY_DELAY) ? "delay" : "",
+		    r->orcpt[0] != '\0' ? r->orcpt : "-");
+	}
+	buf_printf(sc->out, "\n");
 	sc->shown++;
 	return 0;
 }

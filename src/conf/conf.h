@@ -115,6 +115,9 @@ struct conf_queue {
 	uint64_t segment_bytes; /* <= CONFIG_QUEUE_SEGMENT_KB KiB */
 	uint32_t connect_timeout_ms; /* outbound connections */
 	uint32_t reply_timeout_ms; /* outbound: waiting for a reply */
+	uint64_t delay_notice_ms; /* DSN delay report after this; 0: never */
+	char *ndr_copy; /* a copy of every failure report, NULL: none */
+	uint64_t dsn_max_original; /* past this, a report returns headers */
 };
 
 struct conf {

@@ -705,6 +705,46 @@ conf_queue_timeout(struct conf_ctx *cx, const struct conf_stmt *st,
 	}
 }
 
+/* RFC 3461/3464 reports: delay-notice, ndr-copy, dsn-max-original */
+static void
+conf_queue_dsn(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_queue *q)
+{
+	const char *key = st->args[0], *v = st->nargs == 2 ? st->args[1] : "";
+	uint64_t n;
+
+	if (strcmp(key, "delay-notice") == 0) {
+		if (st->nargs != 2 || !conf_parse_duration(v, &n)) {
+			conf_error(cx, st->file, st->line,
+			    "delay-notice takes a duration such as 12h "
+			    "(0: never)");
+			return;
+		}
+		q->delay_notice_ms = n;
+	} else if (strcmp(key, "ndr-copy") == 0) {
+		const char *at = strchr(v, '@');
+
+		if (st->nargs != 2 || at == NULL || at == v || at[1] == '\0' ||
+		    strlen(v) > 254 || strpbrk(v, "<> \t\"") != NULL) {
+			conf_error(cx, st->file, st->line,
+			    "ndr-copy takes an address such as "
+			    "postmaster@example.com");
+			return;
+		}
+		q->ndr_copy = conf_strdup(cx, v, strlen(v));
+	} else if (strcmp(key, "dsn-max-original") == 0) {
+		if (st->nargs != 2 || !conf_parse_size(v, &n)) {
+			conf_error(cx, st->file, st->line,
+			    "dsn-max-original takes a size such as 1M");
+			return;
+		}
+		q->dsn_max_original = n;
+	} else {
+		conf_error(cx, st->file, st->line, "unknown queue setting '%s'",
+		    key);
+	}
+}
+
 static void
 conf_queue(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 {
@@ -731,10 +771,15 @@ conf_queue(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 			conf_queue_segment(cx, in, &c->queue);
 		} else if (strcmp(in->args[0], "timeout") == 0) {
 			conf_queue_timeout(cx, in, &c->queue);
+		} else if (strncmp(in->args[0], "delay-notice", 12) == 0 ||
+		    strcmp(in->args[0], "ndr-copy") == 0 ||
+		    strcmp(in->args[0], "dsn-max-original") == 0) {
+			conf_queue_dsn(cx, in, &c->queue);
 		} else {
 			conf_error(cx, in->file, in->line,
 			    "unknown queue setting '%s' (retry, expire, "
-			    "segment-size, timeout)",
+			    "segment-size, timeout, delay-notice, ndr-copy, "
+			    "dsn-max-original)",
 			    in->args[0]);
 		}
 	}
@@ -752,6 +797,8 @@ conf_queue_defaults(struct conf_queue *q)
 	q->segment_bytes = (uint64_t)CONFIG_QUEUE_SEGMENT_KB * 1024;
 	q->connect_timeout_ms = 30000;
 	q->reply_timeout_ms = 5 * 60000; /* RFC 5321 4.5.3.2 */
+	q->delay_notice_ms = 12ull * 3600000; /* the seed's default */
+	q->dsn_max_original = 1024 * 1024;
 }
 
 struct conf *

@@ -63,6 +63,10 @@ struct smtpc {
 	char addr[SMTPC_BATCH][256];
 	uint8_t final[SMTPC_BATCH]; /* 0: open; else enum queue_rcpt_state */
 	bool accepted[SMTPC_BATCH];
+	uint8_t notify[SMTPC_BATCH]; /* DSN NOTIFY bits */
+	uint16_t orcpt[SMTPC_BATCH]; /* offset+1 in orcpt_mem, 0: none */
+	uint16_t orcpt_used;
+	char orcpt_mem[2048]; /* ORCPTs as xtext; what does not fit is left */
 	uint32_t naccepted;
 	uint32_t sent; /* envelope commands sent */
 	uint32_t replied; /* envelope replies read */
@@ -138,6 +142,10 @@ smtpc_set(struct smtpc *s, uint32_t k, enum queue_rcpt_state st, unsigned code,
 	s->final[k] = (uint8_t)st;
 	j->result[s->idx[k]] = (uint8_t)st;
 	j->want[s->idx[k]] = 2; /* settled in this job */
+	if (s->tnext > 0 && code != 0) {
+		dsched_job_mta(j, s->idx[k], s->targets[s->tnext - 1].host,
+		    st == QUEUE_R_DELIVERED && !(s->caps & SMTPC_CAP_DSN));
+	}
 	if (st != QUEUE_R_DELIVERED) {
 		char why[DSCHED_REPLY_LEN];
 		struct buf b;
@@ -495,6 +503,69 @@ smtpc_next_target(struct smtpc *s, const char *why)
 
 /* ---- the transaction --------------------------------------------------- */
 
+/* RFC 3461 4: xtext of s into b (the bytes to send); false if no room. */
+static bool
+smtpc_xtext(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		int rc = c >= 33 && c <= 126 && c != '+' && c != '=' ?
+		    buf_printf(b, "%c", c) :
+		    buf_printf(b, "+%c%c", hex[c >> 4], hex[c & 15]);
+
+		if (rc < 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* RFC 3461 4.1, 4.2: what a recipient asked, to a peer that offers DSN. */
+static void
+smtpc_rcpt(struct smtpc *s, uint32_t k)
+{
+	smtpc_send(s, "RCPT TO:<%s>", s->addr[k]);
+	if ((s->caps & SMTPC_CAP_DSN) && s->notify[k] != 0) {
+		static const char *const names[] = { "NEVER", "SUCCESS",
+			"FAILURE", "DELAY" };
+		const char *sep = " NOTIFY=";
+		uint32_t bit;
+
+		for (bit = 0; bit < ARRAY_SIZE(names); bit++) {
+			if (s->notify[k] & (1u << bit)) {
+				smtpc_send(s, "%s%s", sep, names[bit]);
+				sep = ",";
+			}
+		}
+	}
+	if ((s->caps & SMTPC_CAP_DSN) && s->orcpt[k] != 0) {
+		smtpc_send(s, " ORCPT=%s", s->orcpt_mem + s->orcpt[k] - 1);
+	}
+	smtpc_send(s, "\r\n");
+}
+
+/* RFC 3461 4.3, 4.4: RET and ENVID on MAIL, to a peer that offers DSN. */
+static void
+smtpc_mail_dsn(struct smtpc *s)
+{
+	char x[3 * sizeof(s->env.envid)];
+	struct buf b;
+
+	if (!(s->caps & SMTPC_CAP_DSN)) {
+		return;
+	}
+	if (s->env.ret != 0) {
+		smtpc_send(s, " RET=%s", s->env.ret == 1 ? "FULL" : "HDRS");
+	}
+	buf_init(&b, x, sizeof(x) - 1);
+	if (s->env.envid[0] != '\0' && smtpc_xtext(&b, s->env.envid)) {
+		x[buf_size(&b)] = '\0';
+		smtpc_send(s, " ENVID=%s", x);
+	}
+}
+
 static void
 smtpc_envelope(struct smtpc *s)
 {
@@ -535,6 +606,7 @@ smtpc_envelope(struct smtpc *s)
 	if (s->env.smtputf8) {
 		smtpc_send(s, " SMTPUTF8");
 	}
+	smtpc_mail_dsn(s);
 	smtpc_send(s, "\r\n");
 	s->sent = 1;
 	s->replied = 0;
@@ -542,7 +614,7 @@ smtpc_envelope(struct smtpc *s)
 	s->mail_code = 0;
 	memset(s->accepted, 0, sizeof(s->accepted));
 	for (k = 0; k < s->nr && (s->caps & SMTPC_CAP_PIPELINING); k++) {
-		smtpc_send(s, "RCPT TO:<%s>\r\n", s->addr[k]);
+		smtpc_rcpt(s, k);
 		s->sent++;
 	}
 	s->state = SC_ENVELOPE;
@@ -599,7 +671,7 @@ smtpc_on_envelope(struct smtpc *s, const struct smtpc_reply *r)
 	}
 	if (!(s->caps & SMTPC_CAP_PIPELINING) && s->mail_code / 100 == 2 &&
 	    s->sent <= s->nr) {
-		smtpc_send(s, "RCPT TO:<%s>\r\n", s->addr[s->sent - 1]);
+		smtpc_rcpt(s, s->sent - 1);
 		s->sent++;
 		smtpc_flush(s);
 		return;
@@ -908,6 +980,21 @@ smtpc_collect_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	s->idx[s->nr] = i;
 	str_copy(s->addr[s->nr], r->addr, sizeof(s->addr[0]));
 	s->final[s->nr] = 0;
+	s->notify[s->nr] = r->notify;
+	s->orcpt[s->nr] = 0;
+	if (r->orcpt[0] != '\0') {
+		struct buf b;
+
+		buf_init(&b, s->orcpt_mem + s->orcpt_used,
+		    sizeof(s->orcpt_mem) - s->orcpt_used - 1);
+		/* the addr-type and ";" are plain xchars */
+		if (smtpc_xtext(&b, r->orcpt)) {
+			s->orcpt_mem[s->orcpt_used + buf_size(&b)] = '\0';
+			s->orcpt[s->nr] = (uint16_t)(s->orcpt_used + 1);
+			s->orcpt_used = (uint16_t)(s->orcpt_used +
+			    buf_size(&b) + 1);
+		}
+	}
 	s->nr++;
 	return 0;
 }
@@ -1044,6 +1131,7 @@ smtpc_next_domain(struct smtpc *s)
 	int rc;
 
 	s->nr = 0;
+	s->orcpt_used = 0;
 	rc = queue_read(queue_spool(), &s->job->span, &rd);
 	if (rc < 0 || s->nr == 0) {
 		if (rc < 0) {

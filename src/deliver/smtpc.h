@@ -14,6 +14,7 @@
 #define SMTPC_CAP_8BITMIME 0x04u
 #define SMTPC_CAP_SMTPUTF8 0x08u
 #define SMTPC_CAP_SIZE 0x10u
+#define SMTPC_CAP_DSN 0x100u /* RFC 3461 */
 
 struct smtpc_reply {
 	unsigned code;

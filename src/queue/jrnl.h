@@ -35,7 +35,10 @@ enum jrnl_type {
 	JRNL_RESULT = 5, /* what happened to one recipient */
 	JRNL_DONE = 6, /* all recipients final */
 	JRNL_ABORT = 7, /* its COMMIT's sync failed: never acknowledged */
+	JRNL_NOTE = 8, /* a fact about the message: u8 JRNL_NOTE_* */
 };
+
+#define JRNL_NOTE_DELAY 1 /* the DSN delay notice was sent */
 
 struct jrnl_hdr {
 	uint8_t type;

@@ -56,7 +56,7 @@ jrnl_rec_frame(const unsigned char *p, size_t avail, struct jrnl_hdr *h)
 	h->seq = le_get64(p + 8);
 	h->id = le_get64(p + 16);
 	h->crc = le_get32(p + 24);
-	if (h->type < JRNL_MSG || h->type > JRNL_ABORT ||
+	if (h->type < JRNL_MSG || h->type > JRNL_NOTE ||
 	    h->len > JRNL_REC_MAX - JRNL_HDR || jrnl_rec_size(h->len) > avail) {
 		return -1;
 	}

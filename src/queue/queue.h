@@ -21,6 +21,12 @@ struct conf;
 
 #define QUEUE_ID_TEXT 17 /* 16 hex digits and NUL */
 
+/* DSN NOTIFY bits as stored (the same values as SMTP_NOTIFY_*) */
+#define QUEUE_NOTIFY_NEVER 0x1u
+#define QUEUE_NOTIFY_SUCCESS 0x2u
+#define QUEUE_NOTIFY_FAILURE 0x4u
+#define QUEUE_NOTIFY_DELAY 0x8u
+
 enum queue_rcpt_state {
 	QUEUE_R_PENDING = 0,
 	QUEUE_R_DELIVERED,
@@ -37,6 +43,14 @@ struct queue_env {
 	uint64_t size_hint; /* SIZE=, 0 when not given */
 	uint8_t body; /* enum smtp_body */
 	bool smtputf8;
+	uint8_t ret; /* DSN RET= (enum smtp_ret), 0 when absent */
+	const char *envid; /* DSN ENVID=, decoded; NULL or "" when absent */
+};
+
+/* A recipient's DSN parameters (RFC 3461 4.1, 4.2). */
+struct queue_dsn {
+	uint8_t notify; /* SMTP_NOTIFY_* bits, 0 when absent */
+	const char *orcpt; /* "addr-type;address" decoded, "" when absent */
 };
 
 /*
@@ -49,6 +63,8 @@ struct queue_rcpt {
 	char mailbox[65];
 	enum queue_rcpt_state state;
 	char reply[256]; /* the last reply or reason */
+	uint8_t notify; /* DSN NOTIFY bits, 0 when absent */
+	char orcpt[501]; /* DSN ORCPT "addr-type;address", "" when absent */
 };
 
 struct queue_msg; /* an index entry */
@@ -94,6 +110,9 @@ int queue_space_check(uint64_t size_hint);
 int queue_msg_begin(const struct queue_env *env, struct queue_msg **out);
 int queue_msg_rcpt(struct queue_msg *m, const char *addr, const char *domain,
     const char *mailbox);
+/* The same with the recipient's DSN parameters (dsn may be NULL). */
+int queue_msg_rcpt_dsn(struct queue_msg *m, const char *addr,
+    const char *domain, const char *mailbox, const struct queue_dsn *dsn);
 /* Room for n more body bytes now? If not, w is called when there is. */
 bool queue_body_ready(size_t n, struct queue_waiter *w);
 void queue_wait_cancel(struct queue_waiter *w);
@@ -128,6 +147,15 @@ uint8_t *queue_msg_sched(struct queue_msg *m);
 /* Record what happened to recipient i (appended with the next commit). */
 int queue_msg_result(struct queue_msg *m, uint32_t i, enum queue_rcpt_state st,
     const char *reply, uint64_t retry_at);
+/*
+ * DSN bookkeeping of a message: QUEUE_DSN_SUCCESS, some recipient asked
+ * NOTIFY=SUCCESS (known without reading the journal); QUEUE_DSN_DELAYED,
+ * the delay notice went out (a NOTE record: once, across restarts).
+ */
+#define QUEUE_DSN_SUCCESS 0x1u
+#define QUEUE_DSN_DELAYED 0x2u
+unsigned queue_msg_dsn_flags(const struct queue_msg *m);
+int queue_msg_delay_noted(struct queue_msg *m);
 /* All recipients final: the message is done and leaves the index. */
 void queue_msg_done(struct queue_msg *m);
 /* The message is due again at time t (seconds, wall clock). */
@@ -154,6 +182,8 @@ struct queue_envelope {
 	uint64_t size_hint;
 	uint8_t body; /* enum smtp_body */
 	bool smtputf8;
+	uint8_t ret; /* DSN RET= */
+	char envid[101]; /* DSN ENVID=, "" when absent */
 };
 
 struct queue_reader {

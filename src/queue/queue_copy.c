@@ -28,7 +28,8 @@ queue_copy_rec(void *ctx, const struct jrnl_hdr *h,
 	struct jrnl_pos pos;
 	int rc;
 
-	if (h->type == JRNL_RESULT || h->type == JRNL_DONE) {
+	if (h->type == JRNL_RESULT || h->type == JRNL_DONE ||
+	    h->type == JRNL_NOTE) {
 		return 0; /* restated after the COMMIT */
 	}
 	rc = jrnl_append(h->type, h->type == JRNL_MSG ? JRNL_F_COPY : 0, h->id,
@@ -65,6 +66,11 @@ queue_copy_results(struct queue_msg *m)
 		    m->rcpt[i] == QUEUE_R_DELIVERED ? "delivered" :
 		                                      m->last_reply);
 		rc = jrnl_append(JRNL_RESULT, 0, m->id, buf, e.len, &pos);
+	}
+	if (rc == 0 && (m->dsn & QUEUE_DSN_DELAYED)) {
+		uint8_t note = JRNL_NOTE_DELAY; /* the delay notice stays sent */
+
+		rc = jrnl_append(JRNL_NOTE, 0, m->id, &note, 1, &pos);
 	}
 	return rc;
 }

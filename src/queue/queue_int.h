@@ -34,6 +34,7 @@ struct queue_msg {
 	uint32_t attempts;
 	uint8_t state;
 	uint8_t sched; /* the scheduler's */
+	uint8_t dsn; /* QUEUE_DSN_* */
 	char idtext[QUEUE_ID_TEXT];
 	char last_reply[128]; /* the latest reason a recipient was not delivered */
 	bool copying; /* a copy is being written further on */

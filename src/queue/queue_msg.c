@@ -117,6 +117,9 @@ queue_msg_begin(const struct queue_env *env, struct queue_msg **out)
 	jrnl_putstr(&e, env->helo);
 	jrnl_putstr(&e, env->client);
 	jrnl_putstr(&e, env->server);
+	/* RFC 3461: after the original fields, so older records still read */
+	jrnl_put8(&e, env->ret);
+	jrnl_putstr(&e, env->envid != NULL ? env->envid : "");
 	rc = e.overflow ? -EMSGSIZE : queue_append(m, JRNL_MSG, buf, e.len);
 	if (rc < 0) {
 		qidx_free(m);
@@ -142,10 +145,10 @@ queue_rcpt_relay(const struct queue_msg *m, uint32_t i)
 }
 
 int
-queue_msg_rcpt(struct queue_msg *m, const char *addr, const char *domain,
-    const char *mailbox)
+queue_msg_rcpt_dsn(struct queue_msg *m, const char *addr, const char *domain,
+    const char *mailbox, const struct queue_dsn *dsn)
 {
-	unsigned char buf[1024];
+	unsigned char buf[1600];
 	struct jrnl_enc e = { buf, 0, sizeof(buf), false };
 	int rc;
 
@@ -156,12 +159,40 @@ queue_msg_rcpt(struct queue_msg *m, const char *addr, const char *domain,
 	jrnl_putstr(&e, addr);
 	jrnl_putstr(&e, domain);
 	jrnl_putstr(&e, mailbox);
+	jrnl_put8(&e, dsn != NULL ? dsn->notify : 0);
+	jrnl_putstr(&e, dsn != NULL && dsn->orcpt != NULL ? dsn->orcpt : "");
 	rc = e.overflow ? -EMSGSIZE : queue_append(m, JRNL_RCPT, buf, e.len);
 	if (rc == 0) {
 		queue_rcpt_set_kind(m, m->nrcpt, mailbox[0] == '\0');
 		m->rcpt[m->nrcpt++] = QUEUE_R_PENDING;
+		if (dsn != NULL && (dsn->notify & QUEUE_NOTIFY_SUCCESS)) {
+			m->dsn |= QUEUE_DSN_SUCCESS;
+		}
 	}
 	return rc;
+}
+
+int
+queue_msg_rcpt(struct queue_msg *m, const char *addr, const char *domain,
+    const char *mailbox)
+{
+	return queue_msg_rcpt_dsn(m, addr, domain, mailbox, NULL);
+}
+
+unsigned
+queue_msg_dsn_flags(const struct queue_msg *m)
+{
+	return m->dsn;
+}
+
+/* The delay notice went out: a NOTE record says so (synced with others). */
+int
+queue_msg_delay_noted(struct queue_msg *m)
+{
+	uint8_t note = JRNL_NOTE_DELAY;
+
+	m->dsn |= QUEUE_DSN_DELAYED;
+	return queue_append(m, JRNL_NOTE, &note, 1);
 }
 
 bool
@@ -483,6 +514,7 @@ queue_replay_reset(struct queue_msg *m)
 	m->last_reply[0] = '\0';
 	m->copying = false;
 	m->copy_results = 0;
+	m->dsn = 0;
 	m->state = QMSG_BUILDING;
 }
 
@@ -554,6 +586,10 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 			jrnl_getstr(&d, skip, sizeof(skip));
 			jrnl_getstr(&d, skip, sizeof(skip));
 			jrnl_getstr(&d, mailbox, sizeof(mailbox));
+			if (d.off < d.len &&
+			    (jrnl_get8(&d) & QUEUE_NOTIFY_SUCCESS)) {
+				m->dsn |= QUEUE_DSN_SUCCESS;
+			}
 			queue_rcpt_set_kind(m, m->nrcpt, mailbox[0] == '\0');
 			m->rcpt[m->nrcpt++] = QUEUE_R_PENDING;
 		}
@@ -597,6 +633,11 @@ queue_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 				jrnl_getstr_cut(&d, m->last_reply,
 				    sizeof(m->last_reply));
 			}
+		}
+		break;
+	case JRNL_NOTE:
+		if (jrnl_get8(&d) == JRNL_NOTE_DELAY) {
+			m->dsn |= QUEUE_DSN_DELAYED;
 		}
 		break;
 	case JRNL_ABORT:
@@ -657,7 +698,39 @@ struct queue_check_ctx {
 };
 
 static const char *const queue_type_names[] = { "?", "msg", "rcpt", "body",
-	"commit", "result", "done", "abort" };
+	"commit", "result", "done", "abort", "note" };
+
+/* The DSN fields of a MSG or RCPT record, when it has them. */
+static void
+queue_check_dsn(const struct jrnl_hdr *h, const unsigned char *payload)
+{
+	struct jrnl_dec d = { payload, h->len, 0, false };
+	bool msg = h->type == JRNL_MSG;
+	char s[501];
+	uint8_t v;
+	int k;
+
+	if (msg) {
+		jrnl_get64(&d);
+		jrnl_get64(&d);
+		jrnl_get8(&d);
+		jrnl_get8(&d);
+	} else {
+		jrnl_get32(&d);
+	}
+	for (k = 0; k < (msg ? 4 : 3); k++) {
+		jrnl_getstr_cut(&d, s, sizeof(s));
+	}
+	if (d.bad || d.off >= d.len) {
+		return; /* a record from before DSN */
+	}
+	v = jrnl_get8(&d);
+	jrnl_getstr_cut(&d, s, sizeof(s));
+	if (!d.bad && (v != 0 || s[0] != '\0')) {
+		printf(msg ? " ret=%u envid=%s" : " notify=0x%x orcpt=%s",
+		    (unsigned)v, s[0] != '\0' ? s : "-");
+	}
+}
 
 static void
 queue_check_rec(void *ctx, uint64_t seg, uint64_t off, const struct jrnl_hdr *h,
@@ -666,10 +739,14 @@ queue_check_rec(void *ctx, uint64_t seg, uint64_t off, const struct jrnl_hdr *h,
 	struct queue_check_ctx *cc = ctx;
 
 	if (cc->verbose && h->type != JRNL_BODY) {
-		printf("%016llx+%llu seq=%llu %s id=%016llx len=%u\n",
+		printf("%016llx+%llu seq=%llu %s id=%016llx len=%u",
 		    (unsigned long long)seg, (unsigned long long)off,
 		    (unsigned long long)h->seq, queue_type_names[h->type],
 		    (unsigned long long)h->id, h->len);
+		if (h->type == JRNL_MSG || h->type == JRNL_RCPT) {
+			queue_check_dsn(h, payload);
+		}
+		printf("\n");
 	}
 	queue_replay_rec(NULL, seg, off, h, payload);
 }

@@ -35,6 +35,19 @@ queue_read_rec(void *ctx, const struct jrnl_hdr *h,
 		e.body = jrnl_get8(&d);
 		e.smtputf8 = jrnl_get8(&d) != 0;
 		jrnl_getstr(&d, e.from, sizeof(e.from));
+		e.ret = 0;
+		e.envid[0] = '\0';
+		if (d.off < d.len) { /* DSN fields after helo, client, server */
+			char skip[256];
+
+			jrnl_getstr_cut(&d, skip, sizeof(skip));
+			jrnl_getstr_cut(&d, skip, sizeof(skip));
+			jrnl_getstr_cut(&d, skip, sizeof(skip));
+			if (d.off < d.len) {
+				e.ret = jrnl_get8(&d);
+				jrnl_getstr(&d, e.envid, sizeof(e.envid));
+			}
+		}
 		if (d.bad) {
 			return -EBADMSG;
 		}
@@ -45,6 +58,10 @@ queue_read_rec(void *ctx, const struct jrnl_hdr *h,
 		jrnl_getstr(&d, r.addr, sizeof(r.addr));
 		jrnl_getstr(&d, r.domain, sizeof(r.domain));
 		jrnl_getstr(&d, r.mailbox, sizeof(r.mailbox));
+		if (d.off < d.len) { /* DSN: NOTIFY, ORCPT */
+			r.notify = jrnl_get8(&d);
+			jrnl_getstr(&d, r.orcpt, sizeof(r.orcpt));
+		}
 		if (d.bad) {
 			return -EBADMSG;
 		}

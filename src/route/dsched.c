@@ -23,7 +23,14 @@ static struct {
 	struct ev_timer tick;
 	struct dsched_job *waiting; /* results waiting for journal room */
 	struct queue_waiter qwait;
+	dsched_report_fn report; /* the DSN generator, if any */
 } dsched;
+
+void
+dsched_set_report(dsched_report_fn fn)
+{
+	dsched.report = fn;
+}
 
 static bool
 dsched_busy(uint64_t id)
@@ -101,7 +108,9 @@ dsched_start(struct queue_msg *m)
 	j->nrcpt = n;
 	j->reply[0] = '\0';
 	j->nreplies = 0;
+	j->nmtas = 0;
 	memset(j->why, 0, n);
+	memset(j->note, 0, n);
 	for (i = 0; i < n; i++) {
 		enum queue_rcpt_state st = queue_rcpt_state(m, i);
 
@@ -192,6 +201,39 @@ dsched_job_reply(struct dsched_job *j, uint32_t i, const char *why)
 	j->why[i] = k < j->nreplies ? (uint8_t)(k + 1) : 0;
 }
 
+const char *
+dsched_job_why(const struct dsched_job *j, uint32_t i)
+{
+	return j->why[i] != 0 ? j->replies[j->why[i] - 1] : j->reply;
+}
+
+void
+dsched_job_mta(struct dsched_job *j, uint32_t i, const char *host, bool relayed)
+{
+	uint32_t k;
+
+	for (k = 0; k < j->nmtas; k++) {
+		if (strcmp(j->mtas[k], host) == 0) {
+			break;
+		}
+	}
+	if (k == j->nmtas && j->nmtas < DSCHED_MTAS) {
+		str_copy(j->mtas[j->nmtas++], host, sizeof(j->mtas[0]));
+	}
+	j->note[i] = (uint8_t)((relayed ? DSCHED_N_RELAYED : 0) |
+	    (k < j->nmtas ? k + 1 : 0));
+}
+
+/* The delay notice is due: deferred past the delay, and not sent yet. */
+static bool
+dsched_delay_due(struct queue_msg *m, const struct queue_info *qi, uint64_t now)
+{
+	uint64_t d = dsched.conf->queue.delay_notice_ms;
+
+	return d != 0 && !(queue_msg_dsn_flags(m) & QUEUE_DSN_DELAYED) &&
+	    now * 1000u >= qi->arrival * 1000u + d;
+}
+
 static void dsched_apply(struct dsched_job *j);
 
 /* Room in the journal again: the results that waited for it. */
@@ -253,8 +295,8 @@ dsched_apply(struct dsched_job *j)
 			deferred |= !expired;
 		}
 		why = st == QUEUE_R_DELIVERED ? "delivered" :
-		    j->why[i] != 0            ? j->replies[j->why[i] - 1] :
-		                                j->reply;
+		                                dsched_job_why(j, i);
+		j->result[i] = (uint8_t)st; /* final, for the report */
 		queue_msg_result(m, i, st, why,
 		    st == QUEUE_R_DEFERRED ? retry : 0);
 		log_info("%s queue rcpt=%u status=%s%s%s", queue_msg_idtext(m),
@@ -270,6 +312,9 @@ dsched_apply(struct dsched_job *j)
 	}
 	if (deferred) {
 		queue_msg_retry_at(m, retry);
+	}
+	if (dsched.report != NULL) {
+		dsched.report(m, j, deferred && dsched_delay_due(m, &qi, now));
 	}
 	if (untried) {
 		dsched_push(queue_msg_id(m)); /* the other agent's turn */

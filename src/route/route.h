@@ -19,8 +19,16 @@
 
 enum dsched_kind { DSCHED_LOCAL, DSCHED_RELAY };
 
-#define DSCHED_REPLIES 8 /* distinct reasons kept per job */
+/*
+ * Distinct reasons kept per job: each recipient's own reason goes into its
+ * DSN (Diagnostic-Code), so this is sized for a job's worth of different
+ * replies (a peer that names the recipient in each); past it the job's
+ * latest reason stands for the rest.
+ */
+#define DSCHED_REPLIES 32
 #define DSCHED_REPLY_LEN 160
+#define DSCHED_MTAS 7 /* distinct remote MTAs named per job (Remote-MTA) */
+#define DSCHED_N_RELAYED 0x80 /* handed to a peer without DSN */
 
 struct dsched_job {
 	struct queue_span span;
@@ -33,6 +41,10 @@ struct dsched_job {
 	uint8_t why[CONFIG_SMTPD_RCPT_MAX]; /* 0: reply, else replies[n-1] */
 	char replies[DSCHED_REPLIES][DSCHED_REPLY_LEN];
 	uint32_t nreplies;
+	/* per recipient: DSCHED_N_RELAYED | index+1 into mtas (0: none) */
+	uint8_t note[CONFIG_SMTPD_RCPT_MAX];
+	char mtas[DSCHED_MTAS][64];
+	uint32_t nmtas;
 	struct dsched_job *next; /* the agent's own queue */
 };
 
@@ -46,6 +58,22 @@ void dsched_init(const struct conf *c, const struct dsched_agent *local,
     const struct dsched_agent *relay);
 /* The reason for recipient i (kept per recipient, as far as room goes). */
 void dsched_job_reply(struct dsched_job *j, uint32_t i, const char *why);
+/* The remote MTA recipient i met; relayed: it offered no DSN. */
+void dsched_job_mta(struct dsched_job *j, uint32_t i, const char *host,
+    bool relayed);
+/* The reason kept for recipient i ("" when none). */
+const char *dsched_job_why(const struct dsched_job *j, uint32_t i);
+
+/*
+ * The DSN generator's hook, called once per job after its results are in
+ * the journal and before the message may be done: j->result[i] holds the
+ * final state of each recipient the job had (want[i] != 0); delay_due says
+ * the delay notice is due now for the deferred ones.
+ */
+typedef void (*dsched_report_fn)(struct queue_msg *m,
+    const struct dsched_job *j, bool delay_due);
+void dsched_set_report(dsched_report_fn fn);
+
 /* An agent finished a job (call on the loop thread). */
 void dsched_done(struct dsched_job *j);
 /* Deliver what is waiting now (ternctl queue flush). */

@@ -92,6 +92,11 @@ enum smtp_r {
 	SMTP_R_BDAT_OK,
 	SMTP_R_BDAT_SYNTAX,
 	SMTP_R_DATA_IN_BDAT,
+	SMTP_R_DSN_NOTIFY_BAD,
+	SMTP_R_DSN_ORCPT_BAD,
+	SMTP_R_DSN_RET_BAD,
+	SMTP_R_DSN_ENVID_BAD,
+	SMTP_R_DSN_TOO_LONG,
 	SMTP_R_COUNT
 };
 
@@ -170,23 +175,56 @@ bool smtp_domain_valid(const char *s, size_t len, bool allow_utf8);
 
 enum smtp_body { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
 
+/* RFC 3461 4.3, 4.4: DSN parameter lengths (the xtext as sent) */
+#define SMTP_ENVID_MAX 100
+#define SMTP_ORCPT_MAX 500
+
+/* RFC 3461 4.3: RET= */
+enum smtp_ret { SMTP_RET_NONE = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
+
+/* RFC 3461 4.1: NOTIFY= (none of them: absent) */
+#define SMTP_NOTIFY_NEVER 0x1u
+#define SMTP_NOTIFY_SUCCESS 0x2u
+#define SMTP_NOTIFY_FAILURE 0x4u
+#define SMTP_NOTIFY_DELAY 0x8u
+
 struct smtp_mail_params {
 	uint64_t size; /* SIZE=, 0 when absent */
 	enum smtp_body body; /* BODY= */
 	bool has_size;
 	bool smtputf8; /* SMTPUTF8 */
+	uint8_t ret; /* enum smtp_ret */
+	bool has_envid;
+	char envid[SMTP_ENVID_MAX + 1]; /* ENVID=, xtext decoded */
+};
+
+struct smtp_rcpt_params {
+	uint8_t notify; /* SMTP_NOTIFY_*, 0 when absent */
+	/* ORCPT=: "addr-type;address", the address xtext decoded; "" absent */
+	char orcpt[SMTP_ORCPT_MAX + 1];
 };
 
 /* Which extensions the server offers: unknown ones are 555 5.5.4. */
 #define SMTP_EXT_SIZE 0x1u
 #define SMTP_EXT_8BITMIME 0x2u
 #define SMTP_EXT_SMTPUTF8 0x4u
+#define SMTP_EXT_DSN 0x8u
 
 /* The text after a MAIL path: " KEY[=VALUE] ..." (leading space included). */
 enum smtp_r smtp_mail_params_parse(const char *s, size_t len, unsigned ext,
     struct smtp_mail_params *p);
-/* The text after a RCPT path; no parameters are known yet. */
-enum smtp_r smtp_rcpt_params_parse(const char *s, size_t len, unsigned ext);
+/* The text after a RCPT path: NOTIFY and ORCPT (RFC 3461 4.1, 4.2). */
+enum smtp_r smtp_rcpt_params_parse(const char *s, size_t len, unsigned ext,
+    struct smtp_rcpt_params *p);
+
+/*
+ * RFC 3461 4: xtext. Decode s[0..len) into out (size): -EINVAL for a
+ * character outside xchar or a "+" not followed by two upper-case hex
+ * digits, -ENAMETOOLONG when it does not fit. Encode writes the xtext of
+ * a string (NUL-terminated), -ENAMETOOLONG when it does not fit.
+ */
+int smtp_xtext_decode(const char *s, size_t len, char *out, size_t size);
+int smtp_xtext_encode(const char *s, char *out, size_t size);
 
 /* ---- the DATA stream (RFC 5321 4.1.1.4, 4.5.2) ---------------------- */
 

@@ -7,6 +7,13 @@
 
 #include "smtp/smtpd_int.h"
 
+/* NOTIFY bits go to the journal as they are */
+_Static_assert(SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER &&
+        SMTP_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
+        SMTP_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE &&
+        SMTP_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY,
+    "NOTIFY bits");
+
 #define ANY_GREETED \
 	(SMTPD_ST(SMTPD_S_CONNECTED) | SMTPD_ST(SMTPD_S_HELO) | \
 	    SMTPD_ST(SMTPD_S_MAIL) | SMTPD_ST(SMTPD_S_RCPT))
@@ -20,7 +27,7 @@ struct smtpd_cmd_def {
 static unsigned
 smtpd_ext(void)
 {
-	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
+	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
 	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0);
 }
 
@@ -44,7 +51,7 @@ smtpd_skip_prefix(const struct smtp_cmd *c, const char *pfx, size_t *i)
 static void
 smtpd_ehlo_keywords(struct smtpd_session *s)
 {
-	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
+	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME", "DSN",
 		IF_SMTP_SMTPUTF8("SMTPUTF8", )
 		    IF_SMTP_CHUNKING("CHUNKING", ) "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
@@ -189,12 +196,13 @@ smtpd_postmaster_domain(const struct smtpd_session *s, const char **mbox)
 /* The message in the journal begins with its first recipient. */
 static enum smtp_r
 smtpd_rcpt_queue(struct smtpd_session *s, const char *addr, const char *domain,
-    const char **mbox, uint32_t n)
+    const char **mbox, uint32_t n, const struct smtp_rcpt_params *rp)
 {
 	struct smtpd_txn *t = s->txn;
 	struct queue_env env = { t->from.addr, s->helo, s->peer_ip,
 		s->srv->name, t->params.size, (uint8_t)t->params.body,
-		t->params.smtputf8 };
+		t->params.smtputf8, t->params.ret, t->params.envid };
+	struct queue_dsn qd = { rp->notify, rp->orcpt };
 	uint32_t k;
 	int rc = 0;
 
@@ -211,7 +219,7 @@ smtpd_rcpt_queue(struct smtpd_session *s, const char *addr, const char *domain,
 		return SMTP_R_TOO_MANY_RCPTS;
 	}
 	for (k = 0; k < n && rc == 0; k++) {
-		rc = queue_msg_rcpt(t->qm, addr, domain, mbox[k]);
+		rc = queue_msg_rcpt_dsn(t->qm, addr, domain, mbox[k], &qd);
 	}
 	if (rc < 0) {
 		/* some of its mailboxes are in: this message cannot go on */
@@ -223,7 +231,8 @@ smtpd_rcpt_queue(struct smtpd_session *s, const char *addr, const char *domain,
 
 /* Policy: which local mailboxes the recipient reaches. */
 static enum smtp_r
-smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
+smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p,
+    const struct smtp_rcpt_params *rp)
 {
 	const char *mbox[64], *relay[1] = { "" };
 	const struct conf_domain *d;
@@ -233,8 +242,9 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 	if (p->domain_off == p->local_len) {
 		d = smtpd_postmaster_domain(s, mbox);
 		n = d != NULL ? 1 : 0;
-		return n == 0 ? SMTP_R_USER_UNKNOWN :
-		                smtpd_rcpt_queue(s, p->addr, d->name, mbox, n);
+		return n == 0 ?
+		    SMTP_R_USER_UNKNOWN :
+		    smtpd_rcpt_queue(s, p->addr, d->name, mbox, n, rp);
 	}
 	str_copy(domain, p->addr + p->domain_off, sizeof(domain));
 	smtpd_lower(domain);
@@ -244,8 +254,9 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 	if (d != NULL && d->kind == CONF_DOMAIN_LOCAL) {
 		n = conf_local_expand(d, p->addr, p->local_len, mbox,
 		    ARRAY_SIZE(mbox));
-		return n == 0 ? SMTP_R_USER_UNKNOWN :
-		                smtpd_rcpt_queue(s, p->addr, d->name, mbox, n);
+		return n == 0 ?
+		    SMTP_R_USER_UNKNOWN :
+		    smtpd_rcpt_queue(s, p->addr, d->name, mbox, n, rp);
 	}
 	/*
 	 * Relaying: to a domain we relay for, from anyone; elsewhere only
@@ -255,7 +266,7 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 	 */
 	if (d != NULL ||
 	    (!p->domain_literal && conf_relay_allowed(s->srv, &s->peer))) {
-		return smtpd_rcpt_queue(s, p->addr, domain, relay, 1);
+		return smtpd_rcpt_queue(s, p->addr, domain, relay, 1, rp);
 	}
 	return SMTP_R_RELAY_DENIED;
 }
@@ -265,6 +276,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 {
 	struct smtpd_txn *t = s->txn;
 	struct smtp_path p;
+	struct smtp_rcpt_params rp;
 	unsigned flags = SMTP_PATH_POSTMASTER |
 	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_PATH_UTF8 : 0);
 	size_t i, used;
@@ -279,7 +291,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 	if (r == SMTP_R_NONE) {
 		i += used;
 		r = smtp_rcpt_params_parse(c->arg + i, c->arg_len - i,
-		    smtpd_ext());
+		    smtpd_ext(), &rp);
 	}
 	if (r == SMTP_R_NONE && p.has_utf8 && !t->params.smtputf8) {
 		r = SMTP_R_NON_ASCII;
@@ -291,7 +303,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	if (r == SMTP_R_NONE) {
-		r = smtpd_rcpt_route(s, &p);
+		r = smtpd_rcpt_route(s, &p, &rp);
 	}
 	if (r != SMTP_R_NONE) {
 		smtpd_reply(s, r, p.addr);
