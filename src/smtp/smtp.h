@@ -220,8 +220,8 @@ enum smtp_r smtp_rcpt_params_parse(const char *s, size_t len, unsigned ext,
 /*
  * RFC 3461 4: xtext. Decode s[0..len) into out (size): -EINVAL for a
  * character outside xchar or a "+" not followed by two upper-case hex
- * digits, -ENAMETOOLONG when it does not fit. Encode writes the xtext of
- * a string (NUL-terminated), -ENAMETOOLONG when it does not fit.
+ * digits or "+00" (NUL), -ENAMETOOLONG when it does not fit. Encode
+ * writes the xtext of a string, -ENAMETOOLONG when it does not fit.
  */
 int smtp_xtext_decode(const char *s, size_t len, char *out, size_t size);
 int smtp_xtext_encode(const char *s, char *out, size_t size);

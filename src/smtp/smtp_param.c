@@ -149,8 +149,8 @@ smtp_xtext_decode(const char *s, size_t len, char *out, size_t size)
 			int hi = i + 2 < len ? smtp_param_hexval(s[i + 1]) : -1;
 			int lo = hi >= 0 ? smtp_param_hexval(s[i + 2]) : -1;
 
-			if (lo < 0) {
-				return -EINVAL;
+			if (lo < 0 || (hi == 0 && lo == 0)) {
+				return -EINVAL; /* NUL cannot be in a string */
 			}
 			c = (unsigned char)(hi * 16 + lo);
 			i += 2;

@@ -20,7 +20,8 @@
 
 #include "smtp/smtp.h"
 
-#define FUZZ_EXT_ALL (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8)
+#define FUZZ_EXT_ALL \
+	(SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 | SMTP_EXT_DSN)
 
 static void
 fuzz_reply_ok(enum smtp_r r)
@@ -176,9 +177,17 @@ fuzz_mail_params(const char *s, size_t len)
 static void
 fuzz_rcpt_params(const char *s, size_t len)
 {
+	struct smtp_rcpt_params p;
 	char *c = fuzz_dup(s, len);
-	enum smtp_r ra = smtp_rcpt_params_parse(c, len, FUZZ_EXT_ALL);
-	enum smtp_r rn = smtp_rcpt_params_parse(c, len, 0);
+	enum smtp_r ra = smtp_rcpt_params_parse(c, len, FUZZ_EXT_ALL, &p);
+	enum smtp_r rn;
+
+	/* DSN: what was taken is within its limits, NEVER stands alone */
+	FUZZ_CHECK(ra != SMTP_R_NONE ||
+	    (strlen(p.orcpt) <= SMTP_ORCPT_MAX &&
+	        ((p.notify & SMTP_NOTIFY_NEVER) == 0 ||
+	            p.notify == SMTP_NOTIFY_NEVER)));
+	rn = smtp_rcpt_params_parse(c, len, 0, &p);
 
 	free(c);
 	fuzz_reply_ok(ra);

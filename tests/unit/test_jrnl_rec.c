@@ -385,7 +385,7 @@ test_bad_magic(void **state)
 static void
 test_bad_type(void **state)
 {
-	static const uint8_t types[] = { 0, 8, 9, 0x80, 0xff };
+	static const uint8_t types[] = { 0, 9, 10, 0x80, 0xff };
 	struct jrnl_hdr h = { .len = 2, .seq = 1, .id = 1 }, got;
 	unsigned char *r;
 	size_t i;

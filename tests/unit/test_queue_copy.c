@@ -227,7 +227,7 @@ queue_t_send(const char *from, const char *const *rcpts, uint32_t nrcpt,
     const unsigned char *body, size_t len)
 {
 	struct queue_env env = { from, "client.example", "192.0.2.7", "mx", len,
-		0, false };
+		0, false, 0, NULL };
 	struct handle h = { qt.nslot, 1 };
 	struct queue_msg *m;
 	size_t off, n;

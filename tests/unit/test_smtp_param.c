@@ -15,7 +15,8 @@
 
 #include "smtp/smtp.h"
 
-#define EXT_ALL (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8)
+#define EXT_ALL \
+	(SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 | SMTP_EXT_DSN)
 
 static enum smtp_r
 mail_params_n(const char *s, size_t len, unsigned ext,
@@ -46,10 +47,28 @@ mail_params(const char *s, unsigned ext, struct smtp_mail_params *p)
 }
 
 static enum smtp_r
-rcpt_params(const char *s, unsigned ext)
+rcpt_params_p(const char *s, unsigned ext, struct smtp_rcpt_params *p)
 {
 	char *c = tu_dup(s, strlen(s));
-	enum smtp_r r = smtp_rcpt_params_parse(c, strlen(s), ext);
+	enum smtp_r r;
+
+	memset(p, 0xa5, sizeof(*p));
+	r = smtp_rcpt_params_parse(c, strlen(s), ext, p);
+	free(c);
+	assert_true(r >= SMTP_R_NONE && r < SMTP_R_COUNT);
+	if (r == SMTP_R_NONE) {
+		assert_true((p->notify == 0 && p->orcpt[0] == '\0') ||
+		    (ext & SMTP_EXT_DSN));
+	}
+	return r;
+}
+
+static enum smtp_r
+rcpt_params(const char *s, unsigned ext)
+{
+	struct smtp_rcpt_params p;
+	char *c = tu_dup(s, strlen(s));
+	enum smtp_r r = smtp_rcpt_params_parse(c, strlen(s), ext, &p);
 
 	free(c);
 	assert_true(r >= SMTP_R_NONE && r < SMTP_R_COUNT);
@@ -210,8 +229,7 @@ test_not_offered(void **state)
 static void
 test_unknown(void **state)
 {
-	static const char *unknown[] = { " FOO=bar", " FOO", " RET=HDRS",
-		" ENVID=QQ314159", " AUTH=<>", " X-FOO=1", " SIZEX=10",
+	static const char *unknown[] = { " FOO=bar", " FOO", " AUTH=<>", " X-FOO=1", " SIZEX=10",
 		" SIZ=10", " SIZE=10 FOO=bar", " MT-PRIORITY=3" };
 	struct smtp_mail_params p;
 	size_t i;
@@ -285,9 +303,14 @@ test_rcpt(void **state)
 {
 	assert_int_equal(rcpt_params("", EXT_ALL), SMTP_R_NONE);
 	assert_int_equal(rcpt_params("", 0), SMTP_R_NONE);
-	assert_int_equal(rcpt_params(" NOTIFY=NEVER", EXT_ALL),
-	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(rcpt_params(" NOTIFY=NEVER", EXT_ALL), SMTP_R_NONE);
 	assert_int_equal(rcpt_params(" ORCPT=rfc822;a@b.example", EXT_ALL),
+	    SMTP_R_NONE);
+	/* DSN not offered: its parameters are unknown (555) */
+	assert_int_equal(rcpt_params(" NOTIFY=NEVER", EXT_ALL & ~SMTP_EXT_DSN),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(rcpt_params(" ORCPT=rfc822;a@b.example",
+	                     EXT_ALL & ~SMTP_EXT_DSN),
 	    SMTP_R_PARAM_UNKNOWN);
 	assert_int_equal(rcpt_params(" FOO", 0), SMTP_R_PARAM_UNKNOWN);
 	/* SIZE, BODY and SMTPUTF8 are MAIL parameters only */
@@ -300,6 +323,153 @@ test_rcpt(void **state)
 	assert_int_not_equal(rcpt_params("garbage", EXT_ALL), SMTP_R_NONE);
 }
 
+/* RFC 3461 4.3, 4.4: RET and ENVID */
+static void
+test_dsn_mail(void **state)
+{
+	struct smtp_mail_params p;
+	char envid[120];
+
+	assert_int_equal(mail_params(" RET=FULL", EXT_ALL, &p), SMTP_R_NONE);
+	assert_int_equal(p.ret, SMTP_RET_FULL);
+	assert_false(p.has_envid);
+	assert_int_equal(mail_params(" ret=hdrs", EXT_ALL, &p), SMTP_R_NONE);
+	assert_int_equal(p.ret, SMTP_RET_HDRS);
+	assert_int_equal(mail_params(" RET=ALL", EXT_ALL, &p),
+	    SMTP_R_DSN_RET_BAD);
+	assert_int_equal(mail_params(" RET", EXT_ALL, &p), SMTP_R_DSN_RET_BAD);
+	assert_int_equal(mail_params(" RET=FULL RET=HDRS", EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+	assert_int_equal(mail_params(" ENVID=QQ+2B1+3D2", EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_true(p.has_envid);
+	assert_string_equal(p.envid, "QQ+1=2");
+	assert_int_equal(p.ret, SMTP_RET_NONE);
+	assert_int_equal(mail_params(" ENVID=a ENVID=b", EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+	assert_int_equal(mail_params(" ENVID", EXT_ALL, &p),
+	    SMTP_R_DSN_ENVID_BAD);
+	/* "+" needs two upper-case hex digits */
+	assert_int_equal(mail_params(" ENVID=a+2", EXT_ALL, &p),
+	    SMTP_R_DSN_ENVID_BAD);
+	assert_int_equal(mail_params(" ENVID=a+2b", EXT_ALL, &p),
+	    SMTP_R_DSN_ENVID_BAD);
+	assert_int_equal(mail_params(" ENVID=a+ZZ", EXT_ALL, &p),
+	    SMTP_R_DSN_ENVID_BAD);
+	/* decoded, it must be printable (RFC 3461 4.4) */
+	assert_int_equal(mail_params(" ENVID=a+0Ab", EXT_ALL, &p),
+	    SMTP_R_DSN_ENVID_BAD);
+	assert_int_equal(mail_params(" ENVID=a+20b", EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_string_equal(p.envid, "a b");
+	memset(envid, 'x', sizeof(envid));
+	memcpy(envid, " ENVID=", 7);
+	envid[7 + 100] = '\0';
+	assert_int_equal(mail_params(envid, EXT_ALL, &p), SMTP_R_NONE);
+	assert_int_equal(strlen(p.envid), 100);
+	envid[7 + 100] = 'x';
+	envid[7 + 101] = '\0';
+	assert_int_equal(mail_params(envid, EXT_ALL, &p), SMTP_R_DSN_TOO_LONG);
+	assert_int_equal(mail_params(" RET=FULL", EXT_ALL & ~SMTP_EXT_DSN, &p),
+	    SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(mail_params(" SIZE=10 RET=HDRS ENVID=x BODY=7BIT",
+	                     EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.ret, SMTP_RET_HDRS);
+	assert_int_equal(p.size, 10);
+}
+
+/* RFC 3461 4.1, 4.2: NOTIFY and ORCPT */
+static void
+test_dsn_rcpt(void **state)
+{
+	struct smtp_rcpt_params p;
+	char orcpt[560];
+
+	assert_int_equal(rcpt_params_p(" NOTIFY=NEVER", EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.notify, SMTP_NOTIFY_NEVER);
+	assert_int_equal(
+	    rcpt_params_p(" NOTIFY=success,Delay,FAILURE", EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.notify,
+	    SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY | SMTP_NOTIFY_FAILURE);
+	assert_string_equal(p.orcpt, "");
+	assert_int_equal(rcpt_params_p(" NOTIFY=NEVER,SUCCESS", EXT_ALL, &p),
+	    SMTP_R_DSN_NOTIFY_BAD);
+	assert_int_equal(rcpt_params_p(" NOTIFY=DELAY,NEVER", EXT_ALL, &p),
+	    SMTP_R_DSN_NOTIFY_BAD);
+	assert_int_equal(rcpt_params_p(" NOTIFY=SUCCESS,SUCCESS", EXT_ALL, &p),
+	    SMTP_R_DSN_NOTIFY_BAD);
+	assert_int_equal(rcpt_params_p(" NOTIFY=SUCCESS,", EXT_ALL, &p),
+	    SMTP_R_DSN_NOTIFY_BAD);
+	assert_int_equal(rcpt_params_p(" NOTIFY=,DELAY", EXT_ALL, &p),
+	    SMTP_R_DSN_NOTIFY_BAD);
+	assert_int_equal(rcpt_params_p(" NOTIFY=ALWAYS", EXT_ALL, &p),
+	    SMTP_R_DSN_NOTIFY_BAD);
+	assert_int_equal(rcpt_params_p(" NOTIFY", EXT_ALL, &p),
+	    SMTP_R_DSN_NOTIFY_BAD);
+	assert_int_equal(
+	    rcpt_params_p(" NOTIFY=DELAY NOTIFY=DELAY", EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+	assert_int_equal(
+	    rcpt_params_p(" ORCPT=rfc822;Bob+40example.org NOTIFY=FAILURE",
+	        EXT_ALL, &p),
+	    SMTP_R_NONE);
+	assert_string_equal(p.orcpt, "rfc822;Bob@example.org");
+	assert_int_equal(p.notify, SMTP_NOTIFY_FAILURE);
+	assert_int_equal(rcpt_params_p(" ORCPT=rfc822", EXT_ALL, &p),
+	    SMTP_R_DSN_ORCPT_BAD);
+	assert_int_equal(rcpt_params_p(" ORCPT=;a@b", EXT_ALL, &p),
+	    SMTP_R_DSN_ORCPT_BAD);
+	assert_int_equal(rcpt_params_p(" ORCPT=rfc822;", EXT_ALL, &p),
+	    SMTP_R_DSN_ORCPT_BAD);
+	assert_int_equal(rcpt_params_p(" ORCPT=rfc822;a+4", EXT_ALL, &p),
+	    SMTP_R_DSN_ORCPT_BAD);
+	assert_int_equal(rcpt_params_p(" ORCPT=rfc822;a+00b", EXT_ALL, &p),
+	    SMTP_R_DSN_ORCPT_BAD);
+	assert_int_equal(rcpt_params_p(" ORCPT=rfc.822;a", EXT_ALL, &p),
+	    SMTP_R_DSN_ORCPT_BAD);
+	assert_int_equal(rcpt_params_p(" ORCPT=rfc822;a ORCPT=rfc822;b",
+	                     EXT_ALL, &p),
+	    SMTP_R_PARAM_DUP);
+	memset(orcpt, 'x', sizeof(orcpt));
+	memcpy(orcpt, " ORCPT=rfc822;", 14);
+	orcpt[7 + 500] = '\0';
+	assert_int_equal(rcpt_params_p(orcpt, EXT_ALL, &p), SMTP_R_NONE);
+	assert_int_equal(strlen(p.orcpt), 500);
+	orcpt[7 + 500] = 'x';
+	orcpt[7 + 501] = '\0';
+	assert_int_equal(rcpt_params_p(orcpt, EXT_ALL, &p),
+	    SMTP_R_DSN_TOO_LONG);
+}
+
+/* RFC 3461 4: xtext both ways */
+static void
+test_xtext(void **state)
+{
+	char out[64], back[64];
+
+	assert_int_equal(smtp_xtext_encode("a+b=c d\x7f", out, sizeof(out)),
+	    0);
+	assert_string_equal(out, "a+2Bb+3Dc+20d+7F");
+	assert_int_equal(
+	    smtp_xtext_decode(out, strlen(out), back, sizeof(back)), 0);
+	assert_string_equal(back, "a+b=c d\x7f");
+	assert_int_equal(smtp_xtext_encode("abc", out, 4), 0);
+	assert_int_equal(smtp_xtext_encode("abcd", out, 4), -ENAMETOOLONG);
+	assert_int_equal(smtp_xtext_encode("a+", out, 4), -ENAMETOOLONG);
+	assert_int_equal(smtp_xtext_decode("abcd", 4, out, 4), -ENAMETOOLONG);
+	assert_int_equal(smtp_xtext_decode("a=b", 3, out, sizeof(out)),
+	    -EINVAL);
+	assert_int_equal(smtp_xtext_decode("a b", 3, out, sizeof(out)),
+	    -EINVAL);
+	assert_int_equal(smtp_xtext_decode("+", 1, out, sizeof(out)),
+	    -EINVAL);
+	assert_int_equal(smtp_xtext_decode("", 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+}
+
 static unsigned
 param_ext(const char *opts, size_t olen)
 {
@@ -308,6 +478,7 @@ param_ext(const char *opts, size_t olen)
 	ext |= tu_opt(opts, olen, "size") ? SMTP_EXT_SIZE : 0;
 	ext |= tu_opt(opts, olen, "8bitmime") ? SMTP_EXT_8BITMIME : 0;
 	ext |= tu_opt(opts, olen, "smtputf8") ? SMTP_EXT_SMTPUTF8 : 0;
+	ext |= tu_opt(opts, olen, "dsn") ? SMTP_EXT_DSN : 0;
 	return ext;
 }
 
@@ -326,11 +497,15 @@ param_render(const char *in, size_t len, struct tu_out *o)
 		fail_msg("golden .in without an options line");
 	}
 	if (tu_opt(opts, olen, "rcpt")) {
+		struct smtp_rcpt_params rp;
 		char *t = tu_dup(text, tlen);
 
-		r = smtp_rcpt_params_parse(t, tlen, param_ext(opts, olen));
+		r = smtp_rcpt_params_parse(t, tlen, param_ext(opts, olen), &rp);
 		free(t);
-		if (r == SMTP_R_NONE) {
+		if (r == SMTP_R_NONE && (rp.notify != 0 || rp.orcpt[0] != '\0')) {
+			tu_outf(o, "ok notify=0x%x orcpt=%s\n", rp.notify,
+			    rp.orcpt);
+		} else if (r == SMTP_R_NONE) {
 			tu_outf(o, "ok\n");
 		} else {
 			tu_out_reply(o, r);
@@ -342,9 +517,14 @@ param_render(const char *in, size_t len, struct tu_out *o)
 		tu_out_reply(o, r);
 		return;
 	}
-	tu_outf(o, "size=%llu has_size=%d body=%s smtputf8=%d\n",
+	tu_outf(o, "size=%llu has_size=%d body=%s smtputf8=%d",
 	    (unsigned long long)p.size, p.has_size,
 	    (unsigned)p.body < 3 ? bodies[p.body] : "?", p.smtputf8);
+	if (p.ret != SMTP_RET_NONE || p.has_envid) {
+		tu_outf(o, " ret=%u envid=%s", p.ret,
+		    p.has_envid ? p.envid : "-");
+	}
+	tu_outf(o, "\n");
 }
 
 int
@@ -364,6 +544,9 @@ main(void)
 		cmocka_unit_test(test_duplicate),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_rcpt),
+		cmocka_unit_test(test_dsn_mail),
+		cmocka_unit_test(test_dsn_rcpt),
+		cmocka_unit_test(test_xtext),
 	};
 
 	return tu_run("smtp_param", tests, ARRAY_SIZE(tests), "smtp_param",
