@@ -149,8 +149,11 @@ dsn_fmt_human_rcpt(struct buf *b, const struct dsn_report *r,
 	static const char *const what[DSN_ACTION_COUNT] = { "delivery failed",
 		"delivery delayed, still trying", "delivered",
 		"handed on to the next server", "expanded" };
+	const char *reply;
+	char status[16];
 	int e = 0;
 
+	dsn_reason_split(rc->reason, r->action, status, &reply);
 	e |= buf_printf(b, "<");
 	e |= dsn_put_clean(b, rc->addr, 256);
 	e |= buf_printf(b, ">: %s\r\n", what[r->action]);
@@ -161,9 +164,11 @@ dsn_fmt_human_rcpt(struct buf *b, const struct dsn_report *r,
 	}
 	if (rc->reason[0] != '\0' &&
 	    (r->action == DSN_FAILED || r->action == DSN_DELAYED)) {
+		bool peer = rc->from_peer && reply[0] != '\0';
+
 		e |= buf_printf(b,
-		    rc->from_peer ? "    The server said: " : "    Reason: ");
-		e |= dsn_put_clean(b, rc->reason, 400);
+		    peer ? "    The server said: " : "    Reason: ");
+		e |= dsn_put_clean(b, peer ? reply : rc->reason, 400);
 		e |= buf_printf(b, "\r\n");
 	}
 	return e;
