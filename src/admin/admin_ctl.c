@@ -149,11 +149,19 @@ admin_show_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	buf_printf(sc->out, "rcpt %u: <%s> mailbox=%s/%s state=%s", i, r->addr,
 	    r->domain, r->mailbox, names[st]);
 	if (r->notify != 0 || r->orcpt[0] != '\0') {
-		buf_printf(sc->out, " notify=%s%s%s%s orcpt=%.200s",
-		    (r->notify & QUEUE_NOTIFY_NEVER) ? "never" : "",
-		    (r->notify & QUEUE_NOTIFY_SUCCESS) ? "success," : "",
-		    (r->notify & QUEUE_NOTIFY_FAILURE) ? "failure," : "",
-		    (r->notify & QUEUE_NOTIFY_DELAY) ? "delay" : "",
+		static const char *const nn[] = { "never", "success", "failure",
+			"delay" };
+		const char *sep = "";
+		unsigned k;
+
+		buf_printf(sc->out, " notify=");
+		for (k = 0; k < ARRAY_SIZE(nn); k++) {
+			if (r->notify & (1u << k)) {
+				buf_printf(sc->out, "%s%s", sep, nn[k]);
+				sep = ",";
+			}
+		}
+		buf_printf(sc->out, "%s orcpt=%.200s", r->notify ? "" : "-",
 		    r->orcpt[0] != '\0' ? r->orcpt : "-");
 	}
 	buf_printf(sc->out, "\n");

@@ -15,6 +15,9 @@ struct conf;
 
 /* RFC 5321 4.5.3.1: size limits, in octets */
 #define SMTP_CMD_LINE_MAX 512 /* 4.5.3.1.4, including CRLF */
+/* RFC 3461 4: DSN adds 100 to MAIL (ENVID, RET), 500 to RCPT (ORCPT) */
+#define SMTP_CMD_LINE_MAX_MAIL (SMTP_CMD_LINE_MAX + 100)
+#define SMTP_CMD_LINE_MAX_RCPT (SMTP_CMD_LINE_MAX + 500)
 #define SMTP_PATH_MAX 256 /* 4.5.3.1.3, including the brackets */
 #define SMTP_LOCAL_MAX 64 /* 4.5.3.1.1 */
 #define SMTP_DOMAIN_MAX 255 /* 4.5.3.1.2 */

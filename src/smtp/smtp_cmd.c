@@ -54,7 +54,7 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
 	size_t n, i;
 
 	memset(cmd, 0, sizeof(*cmd));
-	if (len > SMTP_CMD_LINE_MAX) {
+	if (len > SMTP_CMD_LINE_MAX_RCPT) {
 		return SMTP_R_LINE_TOO_LONG;
 	}
 	if (len < 2 || line[len - 1] != '\n' || line[len - 2] != '\r') {
@@ -73,6 +73,12 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
 		;
 	}
 	cmd->verb = smtp_cmd_lookup(line, i);
+	if (len > (cmd->verb == SMTP_V_RCPT        ? SMTP_CMD_LINE_MAX_RCPT :
+	                  cmd->verb == SMTP_V_MAIL ? SMTP_CMD_LINE_MAX_MAIL :
+	                                             SMTP_CMD_LINE_MAX)) {
+		cmd->verb = SMTP_V_UNKNOWN;
+		return SMTP_R_LINE_TOO_LONG;
+	}
 	if (cmd->verb == SMTP_V_UNKNOWN) {
 		return SMTP_R_UNRECOGNIZED;
 	}

@@ -282,7 +282,10 @@ fuzz_line(const char *line, size_t len)
 		return;
 	}
 	/* a whole CRLF line within the limit, nothing hidden in it */
-	FUZZ_CHECK(len >= 2 && len <= SMTP_CMD_LINE_MAX);
+	FUZZ_CHECK(len >= 2 &&
+	    len <= (c.verb == SMTP_V_RCPT        ? SMTP_CMD_LINE_MAX_RCPT :
+	                   c.verb == SMTP_V_MAIL ? SMTP_CMD_LINE_MAX_MAIL :
+	                                           SMTP_CMD_LINE_MAX));
 	FUZZ_CHECK(line[len - 2] == '\r' && line[len - 1] == '\n');
 	for (i = 0; i < len - 2; i++) {
 		FUZZ_CHECK(

@@ -235,7 +235,7 @@ def queue_list(t):
 
 
 SHOW_RCPT_RE = re.compile(r"^rcpt (\d+): <([^>]*)> mailbox=(\S*) "
-                          r"state=(\w+)$", re.M)
+                          r"state=(\w+)(?: notify=.*)?$", re.M)
 
 
 def queue_show(t, qid):

@@ -225,17 +225,17 @@ test_line_length(void **state)
 static void
 test_long_mail(void **state)
 {
-	char line[SMTP_CMD_LINE_MAX + 16];
+	char line[SMTP_CMD_LINE_MAX_MAIL + 16];
 	struct smtp_cmd cmd;
 	size_t n = 0;
 
 	n += (size_t)snprintf(line, sizeof(line), "MAIL FROM:<");
-	while (n < 500) {
+	while (n < 600) { /* past 512 + 100 (RFC 3461 4) */
 		line[n++] = 'a';
 	}
 	memcpy(line + n, "@b.example>\r\n", 13);
 	n += 13;
-	assert_true(n > SMTP_CMD_LINE_MAX);
+	assert_true(n > SMTP_CMD_LINE_MAX_MAIL);
 	assert_int_equal(cmd_parse(line, n, &cmd), SMTP_R_LINE_TOO_LONG);
 	n = 480;
 	memcpy(line + n, "@b.example>\r\n", 13);
@@ -243,6 +243,36 @@ test_long_mail(void **state)
 	assert_int_equal(cmd_parse(line, n, &cmd), SMTP_R_NONE);
 	assert_int_equal(cmd.verb, SMTP_V_MAIL);
 	assert_int_equal(cmd.arg_len, n - 7);
+}
+
+/* RFC 3461 4: RCPT may be 500 and MAIL 100 octets longer (DSN). */
+static void
+test_dsn_lengths(void **state)
+{
+	char line[SMTP_CMD_LINE_MAX_RCPT + 8];
+	struct smtp_cmd cmd;
+
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "RCPT TO:<a@b> ORCPT=rfc822;", 27);
+	memcpy(line + SMTP_CMD_LINE_MAX_RCPT - 2, "\r\n", 2);
+	assert_int_equal(cmd_parse(line, SMTP_CMD_LINE_MAX_RCPT, &cmd),
+	    SMTP_R_NONE);
+	assert_int_equal(cmd.verb, SMTP_V_RCPT);
+	memcpy(line + SMTP_CMD_LINE_MAX_RCPT - 2, "x\r\n", 3);
+	assert_int_equal(cmd_parse(line, SMTP_CMD_LINE_MAX_RCPT + 1, &cmd),
+	    SMTP_R_LINE_TOO_LONG);
+	memcpy(line, "MAIL FROM:<a@b> ENVID=", 22);
+	memcpy(line + SMTP_CMD_LINE_MAX_MAIL - 2, "\r\n", 2);
+	assert_int_equal(cmd_parse(line, SMTP_CMD_LINE_MAX_MAIL, &cmd),
+	    SMTP_R_NONE);
+	memcpy(line + SMTP_CMD_LINE_MAX_MAIL - 2, "x\r\n", 3);
+	assert_int_equal(cmd_parse(line, SMTP_CMD_LINE_MAX_MAIL + 1, &cmd),
+	    SMTP_R_LINE_TOO_LONG);
+	/* other verbs keep 512 */
+	memcpy(line, "VRFY ", 5);
+	memcpy(line + SMTP_CMD_LINE_MAX, "\r\n", 2);
+	assert_int_equal(cmd_parse(line, SMTP_CMD_LINE_MAX + 2, &cmd),
+	    SMTP_R_LINE_TOO_LONG);
 }
 
 /* Every reply the parser gives is one of the command-line replies. */
@@ -301,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_nul),
 		cmocka_unit_test(test_line_length),
 		cmocka_unit_test(test_long_mail),
+		cmocka_unit_test(test_dsn_lengths),
 		cmocka_unit_test(test_reply_ids),
 	};
 
