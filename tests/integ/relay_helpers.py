@@ -1017,7 +1017,12 @@ class PostfixPeer:
     each message into out/<queue id>; the log goes to a file
     (maillog_file)."""
 
-    def __init__(self, keep_dir, domain):
+    def __init__(self, keep_dir, domain, port=None, main_extra="",
+                 master_extra="", final=False):
+        """port: listen there (default a free one); main_extra,
+        master_extra: lines appended to main.cf and master.cf; final: the
+        pipe is a final delivery (pipe's flag X: its success reports say
+        "delivered", not "relayed")."""
         import tempfile
         bl = _benchlib()
         self.root = postfix_root()
@@ -1026,7 +1031,7 @@ class PostfixPeer:
         # the log into keep_dir
         self.keep_dir = Path(keep_dir)
         self.dir = Path(tempfile.mkdtemp(prefix="tern-postfix."))
-        self.port = free_ports(1)[0]
+        self.port = port or free_ports(1)[0]
         self.domain = domain
         try:
             owner, sgid, privs = bl.postfix_identities()
@@ -1083,7 +1088,7 @@ biff = no
 smtputf8_enable = no
 local_header_rewrite_clients =
 savefile_destination_recipient_limit = 1
-""")
+""" + main_extra)
         (conf / "master.cf").write_text(f"""\
 127.0.0.1:{self.port} inet n - n - - smtpd
 cleanup unix n - n - 0 cleanup
@@ -1102,8 +1107,8 @@ retry unix - - n - - error
 discard unix - - n - - discard
 postlog unix-dgram n - n - 1 postlogd
 savefile unix - n n - - pipe
-  user={privs} argv=/bin/sh -c {{ cat > {self.out}/${{queue_id}} }}
-""")
+  {"flags=X " if final else ""}user={privs} argv=/bin/sh -c {{ cat > {self.out}/${{queue_id}} }}
+""" + master_extra)
         (conf / "dynamicmaps.cf").write_text("")
         self.conf = conf
         self.log_path = self.dir / "maillog"

@@ -446,3 +446,52 @@ def test_relayed_report_for_peer_without_dsn(relay_tern, peers):
     assert "does not report" in human
     assert orig.get_content_type() == "text/rfc822-headers"
     nothing_more(t, expect=1)
+
+
+# ---- a real peer: Debian's Postfix ------------------------------------------------
+
+def test_postfix_sends_its_delivered_report_back(relay_tern, tmp_path):
+    """tern relays with NOTIFY=SUCCESS to Postfix, which offers DSN: the
+    parameters go on, Postfix delivers and sends its own "delivered"
+    report from <> back through tern (its relayhost) to the sender's
+    local mailbox; tern sends none of its own."""
+    from conftest import free_ports
+    from relay_helpers import PostfixPeer
+    pport = free_ports(1)[0]
+    t = relay_tern(connector("pf", "pf.example", [pport]),
+                   queue=dsn_queue())
+    pf = PostfixPeer(tmp_path / "postfix", "pf.example", port=pport,
+                     main_extra=f"relayhost = [127.0.0.1]:{t.port}\n"
+                                "smtp_tls_security_level = none\n",
+                     master_extra="smtp unix - - n - - smtp\n",
+                     final=True)
+    try:
+        send(t, [("someone@pf.example",
+                  "NOTIFY=SUCCESS ORCPT=rfc822;someone@pf.example")],
+             "ENVID=pf+2Bdsn RET=HDRS", subject="via postfix")
+        got = wait_for(lambda: t.mailbox("localhost", "alice"), 30)
+        log = pf.log()
+        assert got, f"no report from Postfix; its log:\n{log[-3000:]}"
+        (raw, msg), = reports(t)
+    finally:
+        pf.stop()
+    assert re.search(r"to=<someone@pf\.example>.*status=sent", log), \
+        log[-2000:]
+    # Postfix's report, not tern's
+    assert "dsn action=" not in t.log()
+    assert raw.startswith(b"Return-Path: <>\r\n")
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    assert "pf.test" in msg["From"]
+    parts = msg.get_payload()
+    status = [p for p in parts
+              if p.get_content_type() == "message/delivery-status"]
+    assert status, [p.get_content_type() for p in parts]
+    blocks = status[0].get_payload()
+    assert blocks[0]["Reporting-MTA"] == "dns; pf.test"
+    assert blocks[0]["Original-Envelope-Id"] == "pf+dsn"
+    r = blocks[1]
+    assert r["Final-Recipient"].lower() == "rfc822; someone@pf.example"
+    assert r["Original-Recipient"] == "rfc822;someone@pf.example"
+    assert r["Action"] == "delivered"
+    assert r["Status"].startswith("2.")
