@@ -34,6 +34,7 @@ struct dsn_item {
 	char addr[256];
 	char orcpt[501];
 	uint32_t i; /* the recipient's index in the message */
+	uint32_t boxes; /* RCPT records of this address (alias expansion) */
 };
 
 /* What one read of the journal gathers for one action. */
@@ -127,6 +128,15 @@ dsn_gather_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	if (g->env.from[0] != '\0' && !dsn_wanted(r->notify, g->action)) {
 		return 0;
 	}
+	/*
+	 * An alias or list is one RCPT record per mailbox, one after the
+	 * other, with the address the client gave: one entry for them.
+	 */
+	if (g->n > 0 && g->items[g->n - 1].i + g->items[g->n - 1].boxes == i &&
+	    strcmp(g->items[g->n - 1].addr, r->addr) == 0) {
+		g->items[g->n - 1].boxes++;
+		return 0;
+	}
 	if (g->skip > 0) {
 		g->skip--;
 		return 0;
@@ -139,6 +149,7 @@ dsn_gather_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	str_copy(it->addr, r->addr, sizeof(it->addr));
 	str_copy(it->orcpt, r->orcpt, sizeof(it->orcpt));
 	it->i = i;
+	it->boxes = 1;
 	return 0;
 }
 
@@ -307,6 +318,7 @@ dsn_fill(struct dsn_report *r, struct dsn_rcpt *rc, const struct dsn_gather *g)
 		    g->j->mtas[mta - 1] :
 		    "";
 		rc[k].from_peer = mta != 0;
+		rc[k].expanded = it->boxes;
 	}
 	r->rcpts = rc;
 	r->nrcpt = g->n;

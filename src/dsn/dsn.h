@@ -28,6 +28,9 @@ struct dsn_rcpt {
 	const char *reason; /* what happened, as the queue kept it */
 	const char *remote_mta; /* Remote-MTA: a host name */
 	bool from_peer; /* the reason holds the peer's own reply */
+	/* delivered to an alias's or list's several mailboxes: "expanded"
+	 * in a success report (RFC 3461 6.2.7.3), with how many */
+	uint32_t expanded;
 };
 
 /* A report about one message and one action, its recipients grouped. */

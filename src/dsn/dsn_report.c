@@ -148,7 +148,7 @@ dsn_fmt_human_rcpt(struct buf *b, const struct dsn_report *r,
 {
 	static const char *const what[DSN_ACTION_COUNT] = { "delivery failed",
 		"delivery delayed, still trying", "delivered",
-		"handed on to the next server", "expanded" };
+		"handed on to the next server", "delivered to the members" };
 	const char *reply;
 	char status[16];
 	int e = 0;
@@ -156,7 +156,13 @@ dsn_fmt_human_rcpt(struct buf *b, const struct dsn_report *r,
 	dsn_reason_split(rc->reason, r->action, status, &reply);
 	e |= buf_printf(b, "<");
 	e |= dsn_put_clean(b, rc->addr, 256);
-	e |= buf_printf(b, ">: %s\r\n", what[r->action]);
+	if (rc->expanded > 1 && r->action == DSN_DELIVERED) {
+		e |= buf_printf(b,
+		    ">: delivered to %u mailboxes (alias or list)\r\n",
+		    rc->expanded);
+	} else {
+		e |= buf_printf(b, ">: %s\r\n", what[r->action]);
+	}
 	if (rc->remote_mta[0] != '\0') {
 		e |= buf_printf(b, "    Server: ");
 		e |= dsn_put_clean(b, rc->remote_mta, 255);
@@ -217,7 +223,10 @@ dsn_fmt_status_rcpt(struct buf *b, const struct dsn_report *r,
 	e |= buf_printf(b, "Final-Recipient: rfc822; ");
 	e |= dsn_put_clean(b, rc->addr, 256);
 	e |= buf_printf(b, "\r\nAction: %s\r\nStatus: %s\r\n",
-	    dsn_action_names[r->action], status);
+	    rc->expanded > 1 && r->action == DSN_DELIVERED ?
+	        dsn_action_names[DSN_EXPANDED] :
+	        dsn_action_names[r->action],
+	    status);
 	if (rc->remote_mta[0] != '\0') {
 		e |= buf_printf(b, "Remote-MTA: dns; ");
 		e |= dsn_put_clean(b, rc->remote_mta, 255);

@@ -495,3 +495,25 @@ def test_postfix_sends_its_delivered_report_back(relay_tern, tmp_path):
     assert r["Original-Recipient"] == "rfc822;someone@pf.example"
     assert r["Action"] == "delivered"
     assert r["Status"].startswith("2.")
+
+
+def test_alias_to_several_mailboxes_is_expanded(relay_tern, peers):
+    """RFC 3461 6.2.7.3: a recipient an alias spreads over several local
+    mailboxes is reported once, as "expanded"."""
+    peer = peers()
+    t = relay_tern(connector("out", hosts=[peer.port]), queue=dsn_queue(),
+                   extra="domain team.example {\n    mailbox x y z\n"
+                         "    alias all x y z\n}\n")
+    send(t, [("all@team.example", "NOTIFY=SUCCESS"),
+             ("x@team.example", "NOTIFY=SUCCESS")], subject="to the team")
+    (raw, msg), = reports(t)
+    parts = msg.get_payload()
+    blocks = parts[1].get_payload()[1:]
+    assert [(b["Final-Recipient"], b["Action"]) for b in blocks] == [
+        ("rfc822; all@team.example", "expanded"),
+        ("rfc822; x@team.example", "delivered")]
+    assert "<all@team.example>: delivered to 3 mailboxes" in \
+        parts[0].get_payload()
+    # x, y and z once each (x twice over is one file), and the report
+    assert sorted(p.parent.parent.name for p in t.delivered()) == [
+        "alice", "x", "y", "z"]

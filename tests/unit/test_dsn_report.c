@@ -6,8 +6,8 @@
  *
  * Golden cases: golden/dsn_report/NAME.in hold an options line
  * ("action=N" 0 failed .. 4 expanded, "headers", "envid") and one
- * recipient a line: addr|orcpt|reason|remote-mta|peer (peer: 1 if the
- * reason is the peer's reply). The .ref is the report with CRLF shown as
+ * recipient a line: addr|orcpt|reason|remote-mta|peer|boxes (peer: 1 if
+ * the reason is the peer's reply; boxes: mailboxes an alias reached). The .ref is the report with CRLF shown as
  * LF, followed by the original's place and the end.
  */
 #include <stdlib.h>
@@ -83,7 +83,7 @@ test_hostile_values(void **state)
 	static char mem[16384];
 	struct dsn_rcpt rc = { "a@b.example\r\nX-Evil: 1", "rfc822;\x80\xff@x",
 		"x: 550 5.1.1 bad\r\nAction: delivered\x01", "mx\r\n.b.example",
-		true };
+		true, 0 };
 	struct dsn_report r = t_base;
 	struct buf b;
 
@@ -106,8 +106,8 @@ static void
 test_no_room(void **state)
 {
 	static char mem[600];
-	struct dsn_rcpt rc = { "a@b.example", "", "x: 550 5.1.1 bad", "",
-		true };
+	struct dsn_rcpt rc = { "a@b.example", "", "x: 550 5.1.1 bad", "", true,
+		0 };
 	struct dsn_report r = t_base;
 	struct buf b;
 
@@ -167,11 +167,11 @@ report_render(const char *in, size_t len, struct tu_out *o)
 	t[tlen] = '\0';
 	for (line = strtok_r(t, "\n", &save); line != NULL && r.nrcpt < 8;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char *f[5] = { "", "", "", "", "0" };
+		char *f[6] = { "", "", "", "", "0", "1" };
 
-		t_fields(line, f, 5);
+		t_fields(line, f, 6);
 		rcpts[r.nrcpt] = (struct dsn_rcpt){ f[0], f[1], f[2], f[3],
-			f[4][0] == '1' };
+			f[4][0] == '1', (uint32_t)strtoul(f[5], NULL, 10) };
 		r.nrcpt++;
 	}
 	r.rcpts = rcpts;
