@@ -517,3 +517,34 @@ def test_alias_to_several_mailboxes_is_expanded(relay_tern, peers):
     # x, y and z once each (x twice over is one file), and the report
     assert sorted(p.parent.parent.name for p in t.delivered()) == [
         "alice", "x", "y", "z"]
+
+
+# ---- configuration ---------------------------------------------------------------
+
+@pytest.mark.parametrize("line,message", [
+    ("delay-notice soon", "delay-notice takes a duration such as 12h "
+                          "(0: never)"),
+    ("delay-notice", "delay-notice takes a duration such as 12h (0: never)"),
+    ("ndr-copy postmaster", "ndr-copy takes an address such as "
+                            "postmaster@example.com"),
+    ("ndr-copy <a@b.example>", "ndr-copy takes an address such as "
+                               "postmaster@example.com"),
+    ("dsn-max-original lots", "dsn-max-original takes a size such as 1M"),
+])
+def test_bad_dsn_settings(tmp_path, line, message):
+    p = tmp_path / "tern.conf"
+    p.write_text("queue {\n    retry 1s\n    " + line + "\n}\n")
+    r = subprocess.run([str(TERN_BIN), "-t", "-c", str(p)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0
+    assert f"{p}:3: {message}" in r.stderr, r.stderr
+
+
+def test_good_dsn_settings(tmp_path):
+    p = tmp_path / "tern.conf"
+    p.write_text("queue {\n    delay-notice 0\n    ndr-copy pm@example.com\n"
+                 "    dsn-max-original 64K\n}\n"
+                 "server default {\n    listen 127.0.0.1:2525\n}\n")
+    r = subprocess.run([str(TERN_BIN), "-t", "-c", str(p)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
