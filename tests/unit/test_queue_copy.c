@@ -15,7 +15,8 @@
  * each copy the spool is replayed afresh, with jrnl_replay and a callback
  * here and by queue_check in a new process (this program run again with
  * --check: the index can be built once per process); D must be there,
- * once, deferred, with the same envelope, recipients and body.
+ * once, deferred, with the same envelope, recipients and body, and with
+ * its DSN fields (RET, ENVID; NOTIFY, ORCPT) and its delay-notice note.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -227,7 +228,9 @@ queue_t_send(const char *from, const char *const *rcpts, uint32_t nrcpt,
     const unsigned char *body, size_t len)
 {
 	struct queue_env env = { from, "client.example", "192.0.2.7", "mx", len,
-		0, false, 0, NULL };
+		0, false, 2, "env-D" };
+	struct queue_dsn dsn = { QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE,
+		"rfc822;One@example.com" };
 	struct handle h = { qt.nslot, 1 };
 	struct queue_msg *m;
 	size_t off, n;
@@ -240,8 +243,8 @@ queue_t_send(const char *from, const char *const *rcpts, uint32_t nrcpt,
 	for (i = 0; i < nrcpt; i++) {
 		const char *at = strchr(rcpts[i], '@');
 
-		assert_int_equal(queue_msg_rcpt(m, rcpts[i], at + 1,
-		                     i == 0 ? "one" : ""),
+		assert_int_equal(queue_msg_rcpt_dsn(m, rcpts[i], at + 1,
+		                     i == 0 ? "one" : "", i == 0 ? &dsn : NULL),
 		    0);
 	}
 	for (off = 0; off < len; off += n) {
@@ -295,6 +298,8 @@ queue_t_fill_to(uint64_t seg)
 
 struct queue_t_read {
 	char from[256];
+	char envid[101];
+	uint8_t ret;
 	uint64_t arrival;
 	uint64_t size_hint;
 	uint32_t nrcpt;
@@ -310,6 +315,8 @@ queue_t_read_env(void *ctx, const struct queue_envelope *e)
 	struct queue_t_read *r = ctx;
 
 	str_copy(r->from, e->from, sizeof(r->from));
+	str_copy(r->envid, e->envid, sizeof(r->envid));
+	r->ret = e->ret;
 	r->arrival = e->arrival;
 	r->size_hint = e->size_hint;
 	return 0;
@@ -379,6 +386,13 @@ queue_t_check_content(const struct queue_t_kept *k)
 	queue_msg_span(k->m, &sp);
 	assert_int_equal(queue_read(qt.spool, &sp, &rd), 0);
 	assert_string_equal(r.from, "sender@example.org");
+	assert_int_equal(r.ret, 2);
+	assert_string_equal(r.envid, "env-D");
+	assert_int_equal(r.rcpt[0].notify,
+	    QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE);
+	assert_string_equal(r.rcpt[0].orcpt, "rfc822;One@example.com");
+	assert_int_equal(r.rcpt[1].notify, 0);
+	assert_string_equal(r.rcpt[1].orcpt, "");
 	assert_true(r.arrival == k->arrival);
 	assert_true(r.size_hint == QUEUE_T_D_BODY);
 	assert_int_equal(r.nrcpt, 2);
@@ -415,13 +429,15 @@ queue_t_check_state(const struct queue_t_kept *k)
 	assert_string_equal(qi.last_reply, queue_t_d_reply);
 	assert_false(queue_msg_copying(k->m));
 	assert_ptr_equal(queue_lookup(k->id), k->m);
+	assert_int_equal(queue_msg_dsn_flags(k->m),
+	    QUEUE_DSN_SUCCESS | QUEUE_DSN_DELAYED);
 }
 
 /* ---- a fresh replay of the spool ----------------------------------------- */
 
 struct queue_t_replay {
 	uint64_t id;
-	uint32_t msgs, msg_copy, rcpts, commits, results, dones;
+	uint32_t msgs, msg_copy, rcpts, commits, results, dones, notes;
 	uint64_t body;
 	uint64_t first_seg;
 	uint8_t st[2];
@@ -472,6 +488,10 @@ queue_t_replay_rec(void *ctx, uint64_t seg, uint64_t off,
 	case JRNL_DONE:
 		r->dones++;
 		break;
+	case JRNL_NOTE:
+		r->notes++;
+		assert_int_equal(jrnl_get8(&d), JRNL_NOTE_DELAY);
+		break;
 	}
 }
 
@@ -501,6 +521,7 @@ queue_t_replay_kept(const struct queue_t_kept *k)
 	assert_true(r.body == QUEUE_T_D_BODY);
 	assert_int_equal(r.commits, 1);
 	assert_int_equal(r.dones, 0);
+	assert_true(r.notes >= 1); /* the copy restates it */
 	assert_int_equal(r.st[0], QUEUE_R_DEFERRED);
 	assert_int_equal(r.st[1], QUEUE_R_DELIVERED);
 	assert_true(r.retry == qt.retry);
@@ -514,6 +535,7 @@ struct queue_t_check {
 	uint8_t state;
 	uint8_t st[2];
 	bool relay[2];
+	unsigned dsn;
 	struct queue_info qi;
 };
 
@@ -537,6 +559,7 @@ queue_t_check_main(const char *spool, const char *idtext)
 		res.st[1] = (uint8_t)queue_rcpt_state(m, 1);
 		res.relay[0] = queue_rcpt_relay(m, 0);
 		res.relay[1] = queue_rcpt_relay(m, 1);
+		res.dsn = queue_msg_dsn_flags(m);
 		queue_msg_info(m, &res.qi);
 	}
 	return fwrite(&res, sizeof(res), 1, stdout) == 1 ? 0 : 3;
@@ -596,6 +619,7 @@ queue_t_check_fresh(const struct queue_t_kept *k)
 	assert_int_equal(res.st[1], QUEUE_R_DELIVERED);
 	assert_false(res.relay[0]);
 	assert_true(res.relay[1]);
+	assert_int_equal(res.dsn, QUEUE_DSN_SUCCESS | QUEUE_DSN_DELAYED);
 	assert_int_equal(res.qi.nrcpt, 2);
 	assert_int_equal(res.qi.ndone, 1);
 	assert_true(res.qi.size == QUEUE_T_D_BODY);
@@ -633,6 +657,7 @@ queue_t_keep(struct queue_t_kept *k, uint32_t seed)
 	                     "delivered", 0),
 	    0);
 	queue_msg_retry_at(k->m, qt.retry);
+	assert_int_equal(queue_msg_delay_noted(k->m), 0);
 	queue_t_check_state(k);
 }
 
