@@ -713,6 +713,11 @@ conf_queue_dsn(struct conf_ctx *cx, const struct conf_stmt *st,
 	const char *key = st->args[0], *v = st->nargs == 2 ? st->args[1] : "";
 	uint64_t n;
 
+	if (!ENABLE_DSN) {
+		conf_error(cx, st->file, st->line,
+		    "%s needs CONFIG_DSN, which this build leaves out", key);
+		return;
+	}
 	if (strcmp(key, "delay-notice") == 0) {
 		if (st->nargs != 2 || !conf_parse_duration(v, &n)) {
 			conf_error(cx, st->file, st->line,

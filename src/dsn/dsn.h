@@ -67,9 +67,18 @@ void dsn_reason_split(const char *reason, enum dsn_action a, char status[16],
 /* RFC 5322 3.3 date of t (seconds), in UTC. */
 void dsn_date(uint64_t t, char *out, size_t size);
 
+#if ENABLE_DSN
 /* What dsn_init() takes from the start-up arena. */
 #define DSN_ARENA (128 * 1024)
 /* Register the generator with the delivery scheduler. */
 void dsn_init(const struct conf *c);
+#else
+#define DSN_ARENA 0
+static inline void
+dsn_init(const struct conf *c)
+{
+	(void)c;
+}
+#endif
 
 #endif

@@ -27,7 +27,8 @@ struct smtpd_cmd_def {
 static unsigned
 smtpd_ext(void)
 {
-	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
+	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
+	    (ENABLE_DSN ? SMTP_EXT_DSN : 0) |
 	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0);
 }
 
@@ -51,8 +52,8 @@ smtpd_skip_prefix(const struct smtp_cmd *c, const char *pfx, size_t *i)
 static void
 smtpd_ehlo_keywords(struct smtpd_session *s)
 {
-	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME", "DSN",
-		IF_SMTP_SMTPUTF8("SMTPUTF8", )
+	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
+		IF_DSN("DSN", ) IF_SMTP_SMTPUTF8("SMTPUTF8", )
 		    IF_SMTP_CHUNKING("CHUNKING", ) "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
 
