@@ -26,8 +26,8 @@ static const char *const dsn_subjects[DSN_ACTION_COUNT] = {
 
 static const char *const dsn_intros[DSN_ACTION_COUNT] = {
 	"I'm sorry to have to tell you that your message could not be\r\n"
-	"delivered to one or more recipients. The reason for each is below.\r\n"
-	"Your message is attached.\r\n",
+	"delivered to one or more recipients. The reason for each is "
+	"below.\r\n",
 	"Your message could not be delivered yet to one or more recipients.\r\n"
 	"This is only a warning: the mail system keeps trying, and you do\r\n"
 	"not need to send the message again.\r\n",
@@ -200,7 +200,9 @@ dsn_fmt_human(struct buf *b, const struct dsn_report *r)
 	for (k = 0; k < r->nrcpt; k++) {
 		e |= dsn_fmt_human_rcpt(b, r, &r->rcpts[k]);
 	}
-	e |= buf_printf(b, "\r\n");
+	e |= buf_printf(b, "\r\n%s\r\n\r\n",
+	    r->headers_only ? "The header of your message is attached." :
+	                      "Your message is attached.");
 	return e;
 }
 
