@@ -92,6 +92,7 @@ enum smtp_r {
 	SMTP_R_BDAT_OK,
 	SMTP_R_BDAT_SYNTAX,
 	SMTP_R_DATA_IN_BDAT,
+	SMTP_R_DATA_BINARYMIME,
 	SMTP_R_COUNT
 };
 
@@ -168,7 +169,13 @@ bool smtp_domain_valid(const char *s, size_t len, bool allow_utf8);
 
 /* ---- ESMTP parameters ---------------------------------------------- */
 
-enum smtp_body { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
+/* Stored in the journal as a byte: the values must not change. */
+enum smtp_body {
+	SMTP_BODY_NONE,
+	SMTP_BODY_7BIT,
+	SMTP_BODY_8BITMIME,
+	SMTP_BODY_BINARYMIME, /* RFC 3030 3: only with BDAT */
+};
 
 struct smtp_mail_params {
 	uint64_t size; /* SIZE=, 0 when absent */
@@ -181,6 +188,7 @@ struct smtp_mail_params {
 #define SMTP_EXT_SIZE 0x1u
 #define SMTP_EXT_8BITMIME 0x2u
 #define SMTP_EXT_SMTPUTF8 0x4u
+#define SMTP_EXT_BINARYMIME 0x20u /* with CHUNKING */
 
 /* The text after a MAIL path: " KEY[=VALUE] ..." (leading space included). */
 enum smtp_r smtp_mail_params_parse(const char *s, size_t len, unsigned ext,
