@@ -1015,9 +1015,10 @@ class PostfixPeer:
     configuration: mail for `domain` is accepted (nothing else: mynetworks
     holds no loopback address) and handed to a pipe transport that writes
     each message into out/<queue id>; the log goes to a file
-    (maillog_file)."""
+    (maillog_file). extra: more main.cf lines (e.g.
+    "smtpd_discard_ehlo_keywords = 8bitmime" for a peer without 8BITMIME)."""
 
-    def __init__(self, keep_dir, domain):
+    def __init__(self, keep_dir, domain, extra=""):
         import tempfile
         bl = _benchlib()
         self.root = postfix_root()
@@ -1083,7 +1084,7 @@ biff = no
 smtputf8_enable = no
 local_header_rewrite_clients =
 savefile_destination_recipient_limit = 1
-""")
+""" + extra)
         (conf / "master.cf").write_text(f"""\
 127.0.0.1:{self.port} inet n - n - - smtpd
 cleanup unix n - n - 0 cleanup
