@@ -48,6 +48,7 @@ enum smtpc_state {
 	SC_GREET,
 	SC_EHLO,
 	SC_HELO,
+	SC_PLAN, /* planning a 7bit conversion before MAIL */
 	SC_ENVELOPE, /* MAIL and RCPT replies */
 	SC_DATA, /* waiting for 354 */
 	SC_BODY, /* sending the text after DATA */
@@ -82,6 +83,7 @@ struct smtpc {
 	struct queue_cursor cur;
 	bool cur_open;
 	bool convert; /* the text goes through the 7bit converter */
+	bool planned; /* the body plan for this transaction is made */
 	uint8_t body_out; /* BODY= sent: 0 none, else SMTPC_BODY_* */
 	uint64_t send_size; /* the size of what is sent (SIZE=) */
 	const unsigned char *piece;
@@ -137,6 +139,7 @@ static void smtpc_next_target(struct smtpc *s, const char *why);
 static void smtpc_on_io(struct ev_io *io, uint32_t events);
 static void smtpc_pump(struct smtpc *s);
 static void smtpc_envelope(struct smtpc *s);
+static void smtpc_wait(struct smtpc *s);
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -399,6 +402,9 @@ smtpc_on_timer(struct ev_timer *t)
 static void
 smtpc_wait(struct smtpc *s)
 {
+	if (s->state == SC_PLAN) {
+		return; /* the timer drives the planning steps */
+	}
 	ev_timer_start(&s->timer,
 	    s->state == SC_CONNECT ? sc.conf->queue.connect_timeout_ms :
 	                             sc.conf->queue.reply_timeout_ms,
@@ -513,36 +519,16 @@ smtpc_next_target(struct smtpc *s, const char *why)
 
 /* ---- the transaction --------------------------------------------------- */
 
-/*
- * How the body goes to this peer (RFC 6152 3, RFC 3030 3): as declared
- * when the peer takes it, else converted to 7bit; false when the open
- * recipients were failed instead (handled).
- */
-static bool
-smtpc_body_plan(struct smtpc *s)
+/* The plan is made (rc 0) or failed: what it says. */
+static int
+smtpc_body_planned(struct smtpc *s, int rc)
 {
-	uint8_t body = s->env.body;
 	bool peer8 = (s->caps & SMTPC_CAP_8BITMIME) != 0;
-	int rc;
 
-	s->convert = false;
-	s->send_size = s->job->size;
-	s->body_out = body == SMTPC_BODY_8BITMIME ||
-	        body == SMTPC_BODY_BINARYMIME ?
-	    body :
-	    0;
-	if ((body == SMTPC_BODY_8BITMIME && peer8) ||
-	    (body == SMTPC_BODY_BINARYMIME &&
-	        (s->caps & SMTPC_CAP_BINARYMIME) &&
-	        (s->caps & SMTPC_CAP_CHUNKING)) ||
-	    s->body_out == 0) {
-		return true;
-	}
-	rc = smtpc_mime_plan(&s->mime, &s->job->span, &s->send_size);
 	if (rc < 0) {
 		smtpc_settle_open(s, 0, "the queue could not be read", false);
 		smtpc_finish(s);
-		return false;
+		return -1;
 	}
 	if (s->mime.conv.verdict == MIME_V_IMPOSSIBLE) {
 		char why[200];
@@ -554,18 +540,70 @@ smtpc_body_plan(struct smtpc *s)
 		why[buf_size(&b)] = '\0';
 		smtpc_settle_open(s, 554, why, false);
 		smtpc_finish(s);
-		return false;
+		return -1;
 	}
 	s->convert = s->mime.conv.verdict == MIME_V_CONVERT;
 	if (!s->convert) {
 		s->send_size = s->job->size; /* 7bit already: as it is */
 	}
 	s->body_out = peer8 ? SMTPC_BODY_7BIT : 0;
+	s->planned = true;
 	log_info("%016llx smtp out body=%s size=%llu",
 	    (unsigned long long)s->job->span.id,
 	    s->convert ? "converted-7bit" : "7bit-as-is",
 	    (unsigned long long)s->send_size);
-	return true;
+	return 1;
+}
+
+static void
+smtpc_on_plan(struct ev_timer *t)
+{
+	struct smtpc *s = container_of(t, struct smtpc, timer);
+	int rc = smtpc_mime_plan_step(&s->mime, &s->send_size);
+
+	if (rc > 0) {
+		ev_timer_start(&s->timer, 0, smtpc_on_plan);
+		return;
+	}
+	if (smtpc_body_planned(s, rc) > 0) {
+		s->state = SC_ENVELOPE;
+		smtpc_wait(s);
+		smtpc_envelope(s);
+	}
+}
+
+/*
+ * How the body goes to this peer (RFC 6152 3, RFC 3030 3): as declared
+ * when the peer takes it, else converted to 7bit. 1: go on; 0: the plan
+ * is being made in steps (smtpc_envelope() is called again); -1: the
+ * open recipients were failed instead (handled).
+ */
+static int
+smtpc_body_plan(struct smtpc *s)
+{
+	uint8_t body = s->env.body;
+	int rc;
+
+	s->convert = false;
+	s->send_size = s->job->size;
+	s->body_out = body == SMTPC_BODY_8BITMIME ||
+	        body == SMTPC_BODY_BINARYMIME ?
+	    body :
+	    0;
+	if ((body == SMTPC_BODY_8BITMIME && (s->caps & SMTPC_CAP_8BITMIME)) ||
+	    (body == SMTPC_BODY_BINARYMIME &&
+	        (s->caps & SMTPC_CAP_BINARYMIME) &&
+	        (s->caps & SMTPC_CAP_CHUNKING)) ||
+	    s->body_out == 0) {
+		return 1;
+	}
+	rc = smtpc_mime_plan_start(&s->mime, &s->job->span);
+	if (rc < 0) {
+		return smtpc_body_planned(s, rc);
+	}
+	s->state = SC_PLAN;
+	ev_timer_start(&s->timer, 0, smtpc_on_plan);
+	return 0;
 }
 
 static void
@@ -581,9 +619,10 @@ smtpc_envelope(struct smtpc *s)
 		smtpc_finish(s);
 		return;
 	}
-	if (!smtpc_body_plan(s)) {
+	if (!s->planned && smtpc_body_plan(s) <= 0) {
 		return;
 	}
+	s->planned = false; /* the next transaction makes its own */
 	if ((s->caps & SMTPC_CAP_SIZE) && s->peer_size != 0 &&
 	    s->send_size > s->peer_size) {
 		smtpc_settle_open(s, 552,

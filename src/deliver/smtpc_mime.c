@@ -7,59 +7,79 @@
  * Before MAIL, two passes over the stored text decide: the plan pass
  * (is it 7bit already? can it be converted?) and a counting pass for an
  * exact SIZE=. Both read the journal through a cursor and keep nothing
- * of the text; they run on the event loop, so their cost is the CPU time
- * of reading a mapped message twice (conversion is the rare path). Then
- * the text is read a third time and converted as it is sent.
+ * of the text; they run on the event loop in steps of SMTPC_MIME_STEP
+ * octets (a few milliseconds each), so other sessions are served in
+ * between. Then the text is read a third time and converted as it is
+ * sent.
  */
 #include <string.h>
 
 #include "deliver/smtpc.h"
 
-/* Run one pass of the converter over the whole stored text. */
 static int
-smtpc_mime_pass(struct smtpc_mime *m, const struct queue_span *sp,
-    enum mime_pass pass, uint64_t *total)
+smtpc_mime_pass_start(struct smtpc_mime *m, enum mime_pass pass)
 {
-	struct queue_cursor cur;
-	struct mime_out o = { NULL, 0, 0, 0 };
-	const void *p;
-	size_t n;
-	int rc = queue_cursor_open(&cur, sp);
+	int rc = queue_cursor_open(&m->cur, &m->span);
 
 	if (rc < 0) {
 		return rc;
 	}
+	m->cur_open = true;
+	m->count = (struct mime_out){ NULL, 0, 0, 0 };
 	mime_conv_start(&m->conv, pass);
-	while ((rc = queue_cursor_next(&cur, &p, &n)) > 0) {
-		mime_conv_feed(&m->conv, p, n, &o); /* counting takes all */
-	}
-	queue_cursor_close(&cur);
-	if (rc < 0) {
-		return rc;
-	}
-	mime_conv_end(&m->conv, &o);
-	*total = o.total;
 	return 0;
 }
 
 int
-smtpc_mime_plan(struct smtpc_mime *m, const struct queue_span *sp,
-    uint64_t *size)
+smtpc_mime_plan_start(struct smtpc_mime *m, const struct queue_span *sp)
 {
-	uint64_t total;
-	int rc = smtpc_mime_pass(m, sp, MIME_PASS_PLAN, &total);
+	m->span = *sp;
+	m->why = NULL;
+	m->counting = false;
+	return smtpc_mime_pass_start(m, MIME_PASS_PLAN);
+}
 
-	if (rc < 0) {
-		return rc;
+/*
+ * Up to SMTPC_MIME_STEP octets of the plan pass, then of the counting
+ * pass: 1 when there is more to do, 0 when the plan is made (*size set
+ * when it converts), or a negative errno.
+ */
+int
+smtpc_mime_plan_step(struct smtpc_mime *m, uint64_t *size)
+{
+	size_t done = 0, n;
+	const void *p;
+	int rc;
+
+	while (done < SMTPC_MIME_STEP) {
+		rc = queue_cursor_next(&m->cur, &p, &n);
+		if (rc < 0) {
+			smtpc_mime_close(m);
+			return rc;
+		}
+		if (rc == 0) {
+			break;
+		}
+		mime_conv_feed(&m->conv, p, n, &m->count); /* takes all */
+		done += n;
 	}
-	if (m->conv.verdict == MIME_V_CONVERT) {
-		m->why = NULL;
-		rc = smtpc_mime_pass(m, sp, MIME_PASS_EMIT, size);
+	if (done >= SMTPC_MIME_STEP) {
+		return 1;
+	}
+	mime_conv_end(&m->conv, &m->count);
+	smtpc_mime_close(m);
+	if (m->counting) {
+		*size = m->count.total;
 		m->conv.verdict = MIME_V_CONVERT;
-		return rc;
+		return 0;
 	}
 	m->why = m->conv.why;
-	return 0;
+	if (m->conv.verdict != MIME_V_CONVERT) {
+		return 0;
+	}
+	m->counting = true;
+	rc = smtpc_mime_pass_start(m, MIME_PASS_EMIT);
+	return rc < 0 ? rc : 1;
 }
 
 int

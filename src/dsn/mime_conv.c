@@ -229,18 +229,19 @@ static void
 mime_conv_region_bytes(struct mime_conv *c, const char *p, size_t n,
     struct mime_out *o)
 {
+	unsigned hi = 0, nul = 0;
 	size_t k;
 
-	for (k = 0; k < n; k++) {
-		unsigned char b = (unsigned char)p[k];
-
-		if (b >= 128) {
-			c->r_flags |= MIME_F_8BIT;
-		} else if (b == 0) {
-			c->r_flags |= MIME_F_NUL;
+	if (!mime_conv_emit(c)) {
+		for (k = 0; k < n; k++) { /* the plan pass learns */
+			hi |= (unsigned char)p[k];
+			nul |= p[k] == '\0';
 		}
+		c->r_flags |= (hi & 0x80 ? MIME_F_8BIT : 0) |
+		    (nul ? MIME_F_NUL : 0);
+		return;
 	}
-	if (!mime_conv_emit(c) || n == 0) {
+	if (n == 0) {
 		return;
 	}
 	c->r_out = true;
@@ -566,7 +567,11 @@ mime_conv_byte(struct mime_conv *c, char b, struct mime_out *o)
 		return;
 	}
 	c->peek[c->peek_len++] = b;
-	if (c->peek_len == sizeof(c->peek)) {
+	/* a body line that cannot be a boundary need not be kept */
+	if (c->peek_len == sizeof(c->peek) ||
+	    (c->state != MIME_S_HDR &&
+	        (c->depth == 0 || c->peek[0] != '-' ||
+	            (c->peek_len == 2 && b != '-')))) {
 		mime_conv_line_start(c, o);
 	}
 }

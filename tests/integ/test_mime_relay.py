@@ -13,7 +13,8 @@ import re
 import pytest
 
 from mime_samples import SAMPLES, leaves, non_cte_headers, structure
-from relay_helpers import (PostfixPeer, check_tern_trace, connector,
+from relay_helpers import (PostfixPeer, check_tern_trace, closed_port,
+                           connector, queue_rcpt_results, wait_state,
                            peers,  # noqa: F401 (fixture)
                            relay_tern,  # noqa: F401 (fixture)
                            strip_trace, submit, submit_bdat, wait_for,
@@ -211,3 +212,52 @@ def test_postfix_without_8bitmime_gets_a_decodable_copy(relay_tern,
         assert re.search(r"discarding EHLO keywords: 8BITMIME", pf.log())
     finally:
         pf.stop()
+
+
+def test_large_binary_message_converted_in_steps(relay_tern, peers):
+    """3 MiB of binary and 8-bit text: the plan is made in steps of 1 MiB
+    (smtpc_mime.c) and the converted text streams through BDAT chunks."""
+    import random
+    rnd = random.Random(7)
+    blob = bytes(rnd.getrandbits(8) for _ in range(2 << 20))
+    text = "Grüße, ça va? ½\r\n".encode() * 40000
+    msg = (b"From: a@example.org\r\nTo: b@example.net\r\nSubject: big\r\n"
+           b"MIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=big-b\r\n\r\n"
+           b"--big-b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n" + text +
+           b"\r\n--big-b\r\nContent-Type: application/octet-stream\r\n"
+           b"Content-Transfer-Encoding: binary\r\n\r\n" + blob +
+           b"\r\n--big-b--\r\n")
+    p = peers(caps=("PIPELINING", "SIZE 20000000", "ENHANCEDSTATUSCODES",
+                    "8BITMIME", "CHUNKING"))
+    t = relay_tern(connector("smart", "*", [p.port]))
+    qid = submit_bdat(t, RCPT, msg, params="BODY=BINARYMIME", chunk=65536)
+    wait_out(t, qid, RCPT, "sent", timeout=30)
+    m, rest = relayed(p, qid)
+    size = re.search(r"SIZE=(\d+)", params_of(m))
+    assert size and int(size.group(1)) == len(m.data)
+    assert m.how == "BDAT" and len(m.chunks) > 100
+    assert is_7bit(m.data)
+    same_content(rest, msg)
+    assert f"{qid} smtp out body=converted-7bit size={len(m.data)}" in t.log()
+
+
+def test_impossible_reason_in_the_queue(relay_tern, peers):
+    """The 5.6.3 reason is stored with the recipient's result in the
+    journal (for the DSN generator) while the message waits for its other
+    recipients."""
+    p = peers(caps=NO_8BIT)
+    t = relay_tern(connector("smart", "other.example", [p.port]),
+                   connector("dead", "dead.example", [closed_port()]))
+    msg = SAMPLES["header_8bit"][0]
+    qid = submit(t, [RCPT, "x@dead.example"], msg, params="BODY=8BITMIME")
+    e = wait_out(t, qid, RCPT, "failed")
+    assert "5.6.3 conversion to 7bit impossible: 8-bit data or NUL in a " \
+        "header field" in e[3], e
+    wait_out(t, qid, "x@dead.example", "deferred")
+    info = wait_state(t, qid, {RCPT: "failed", "x@dead.example": "deferred"})
+    assert "recipients: 2 (1 done)" in info["text"], info["text"]
+    res = wait_for(lambda: queue_rcpt_results(t, qid).get(0), 10)
+    assert res and res[0] == "failed", queue_rcpt_results(t, qid)
+    assert "554 5.6.3 conversion to 7bit impossible" in res[1], res
