@@ -94,6 +94,8 @@ TESTS_FUZZ_SRC_data = src/smtp/smtp_data.c $(TESTS_FUZZ_SMTP)
 TESTS_FUZZ_SRC_conf = $(wildcard src/conf/conf_*.c) src/net/net_sock.c \
 	$(O)/obj/conf/conf_default_text.c $(TESTS_FUZZ_CORE)
 TESTS_FUZZ_SRC_dns = src/route/dnsc_msg.c src/route/dnsc_cache.c $(TESTS_FUZZ_CORE)
+TESTS_FUZZ_SRC_mime = src/dsn/mime_scan.c src/dsn/mime_enc.c \
+	src/dsn/mime_conv.c $(TESTS_FUZZ_CORE)
 
 define tests_fuzz_rule
 $(TESTS_O)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(TESTS_FUZZ_SRC_$(1)) \

@@ -3,8 +3,8 @@
 #   format     clang-format (.clang-format) leaves src/ as it is
 #   cppcheck   no warnings (warning, portability, performance)
 #   layering   a part includes only its own headers and the one header of
-#              a lower part (core <- net <- conf <- tls, queue <- route <-
-#              deliver, smtp <- admin <- main)
+#              a lower part (core <- net <- conf <- tls, queue <- route,
+#              dsn <- deliver, smtp <- admin <- main)
 #   prefixes   every function carries its file's prefix; none uses a
 #              prefix that musl, lwIP or mbedTLS owns
 #   ifdef      no #if/#ifdef in .c files (Kconfig removes whole files)
@@ -43,7 +43,7 @@ allowed() {
 	queue) echo "conf" ;;
 	route) echo "conf net queue" ;;
 	dsn) echo "conf net queue route" ;;
-	deliver) echo "conf net queue route" ;;
+	deliver) echo "conf net queue route dsn" ;;
 	smtp) echo "conf net queue route tls" ;;
 	admin) echo "conf net queue route deliver smtp tls" ;;
 	*) echo "*" ;;

@@ -13,6 +13,12 @@
  * The text streams from the journal through a cursor; nothing holds a
  * whole message. A bare CR or LF in the stored text (possible only after
  * BDAT) is written as CRLF, so a next hop cannot be smuggled to.
+ *
+ * The body goes as it was declared (RFC 6152, RFC 3030): 8BITMIME to a
+ * peer offering 8BITMIME, BINARYMIME (always in BDAT) to one offering
+ * BINARYMIME and CHUNKING; otherwise it is converted to 7bit on the way
+ * (smtpc_mime.c), or the recipients fail with 5.6.3 when it cannot be.
+ * A message declared 7BIT (or without BODY=) is trusted and sent as it is.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,12 +38,17 @@
 #define SMTPC_PER_DEST 10 /* connections per destination by default */
 #define SMTPC_MSGS_PER_CONN 100
 #define SMTPC_SLOW_START 4 /* turns to wait for a busy connection first */
+/* the stored BODY= (enum smtp_body of the smtp part) */
+#define SMTPC_BODY_7BIT 1
+#define SMTPC_BODY_8BITMIME 2
+#define SMTPC_BODY_BINARYMIME 3
 
 enum smtpc_state {
 	SC_CONNECT,
 	SC_GREET,
 	SC_EHLO,
 	SC_HELO,
+	SC_PLAN, /* planning a 7bit conversion before MAIL */
 	SC_ENVELOPE, /* MAIL and RCPT replies */
 	SC_DATA, /* waiting for 354 */
 	SC_BODY, /* sending the text after DATA */
@@ -75,6 +86,10 @@ struct smtpc {
 	uint64_t peer_size;
 	struct queue_cursor cur;
 	bool cur_open;
+	bool convert; /* the text goes through the 7bit converter */
+	bool planned; /* the body plan for this transaction is made */
+	uint8_t body_out; /* BODY= sent: 0 none, else SMTPC_BODY_* */
+	uint64_t send_size; /* the size of what is sent (SIZE=) */
 	const unsigned char *piece;
 	size_t piece_len;
 	size_t piece_off;
@@ -95,6 +110,7 @@ struct smtpc {
 	struct buf out;
 	char inmem[4096];
 	char outmem[SMTPC_CHUNK + SMTPC_BDAT_HDR + 64];
+	struct smtpc_mime mime; /* not cleared per job: large */
 };
 
 /* A connection kept open after a message, for the next one there. */
@@ -127,6 +143,7 @@ static void smtpc_next_target(struct smtpc *s, const char *why);
 static void smtpc_on_io(struct ev_io *io, uint32_t events);
 static void smtpc_pump(struct smtpc *s);
 static void smtpc_envelope(struct smtpc *s);
+static void smtpc_wait(struct smtpc *s);
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -358,6 +375,16 @@ smtpc_adopt(struct smtpc *s)
 }
 
 static void
+smtpc_text_close(struct smtpc *s)
+{
+	if (s->cur_open) {
+		queue_cursor_close(&s->cur);
+		s->cur_open = false;
+	}
+	smtpc_mime_close(&s->mime);
+}
+
+static void
 smtpc_close(struct smtpc *s)
 {
 	int fd = s->io.fd;
@@ -369,10 +396,7 @@ smtpc_close(struct smtpc *s)
 	}
 	s->io.fd = -1;
 	smtpc_release(s);
-	if (s->cur_open) {
-		queue_cursor_close(&s->cur);
-		s->cur_open = false;
-	}
+	smtpc_text_close(s);
 }
 
 static void
@@ -386,6 +410,9 @@ smtpc_on_timer(struct ev_timer *t)
 static void
 smtpc_wait(struct smtpc *s)
 {
+	if (s->state == SC_PLAN) {
+		return; /* the timer drives the planning steps */
+	}
 	ev_timer_start(&s->timer,
 	    s->state == SC_CONNECT ? sc.conf->queue.connect_timeout_ms :
 	                             sc.conf->queue.reply_timeout_ms,
@@ -430,10 +457,7 @@ smtpc_flush(struct smtpc *s)
 static void
 smtpc_finish(struct smtpc *s)
 {
-	if (s->cur_open) {
-		queue_cursor_close(&s->cur);
-		s->cur_open = false;
-	}
+	smtpc_text_close(s);
 	if (smtpc_park(s)) {
 		smtpc_next_domain(s);
 		return;
@@ -566,30 +590,115 @@ smtpc_mail_dsn(struct smtpc *s)
 	}
 }
 
+/* The plan is made (rc 0) or failed: what it says. */
+static int
+smtpc_body_planned(struct smtpc *s, int rc)
+{
+	bool peer8 = (s->caps & SMTPC_CAP_8BITMIME) != 0;
+
+	if (rc < 0) {
+		smtpc_settle_open(s, 0, "the queue could not be read", false);
+		smtpc_finish(s);
+		return -1;
+	}
+	if (s->mime.conv.verdict == MIME_V_IMPOSSIBLE) {
+		char why[200];
+		struct buf b;
+
+		buf_init(&b, why, sizeof(why) - 1);
+		buf_printf(&b, "5.6.3 conversion to 7bit impossible: %s",
+		    s->mime.why);
+		why[buf_size(&b)] = '\0';
+		smtpc_settle_open(s, 554, why, false);
+		smtpc_finish(s);
+		return -1;
+	}
+	s->convert = s->mime.conv.verdict == MIME_V_CONVERT;
+	if (!s->convert) {
+		s->send_size = s->job->size; /* 7bit already: as it is */
+	}
+	s->body_out = peer8 ? SMTPC_BODY_7BIT : 0;
+	s->planned = true;
+	log_info("%016llx smtp out body=%s size=%llu",
+	    (unsigned long long)s->job->span.id,
+	    s->convert ? "converted-7bit" : "7bit-as-is",
+	    (unsigned long long)s->send_size);
+	return 1;
+}
+
+static void
+smtpc_on_plan(struct ev_timer *t)
+{
+	struct smtpc *s = container_of(t, struct smtpc, timer);
+	int rc = smtpc_mime_plan_step(&s->mime, &s->send_size);
+
+	if (rc > 0) {
+		ev_timer_start(&s->timer, 0, smtpc_on_plan);
+		return;
+	}
+	if (smtpc_body_planned(s, rc) > 0) {
+		s->state = SC_ENVELOPE;
+		smtpc_wait(s);
+		smtpc_envelope(s);
+	}
+}
+
+/*
+ * How the body goes to this peer (RFC 6152 3, RFC 3030 3): as declared
+ * when the peer takes it, else converted to 7bit. 1: go on; 0: the plan
+ * is being made in steps (smtpc_envelope() is called again); -1: the
+ * open recipients were failed instead (handled).
+ */
+static int
+smtpc_body_plan(struct smtpc *s)
+{
+	uint8_t body = s->env.body;
+	int rc;
+
+	s->convert = false;
+	s->send_size = s->job->size;
+	s->body_out = body == SMTPC_BODY_8BITMIME ||
+	        body == SMTPC_BODY_BINARYMIME ?
+	    body :
+	    0;
+	if ((body == SMTPC_BODY_8BITMIME && (s->caps & SMTPC_CAP_8BITMIME)) ||
+	    (body == SMTPC_BODY_BINARYMIME &&
+	        (s->caps & SMTPC_CAP_BINARYMIME) &&
+	        (s->caps & SMTPC_CAP_CHUNKING)) ||
+	    s->body_out == 0) {
+		return 1;
+	}
+	rc = smtpc_mime_plan_start(&s->mime, &s->job->span);
+	if (rc < 0) {
+		return smtpc_body_planned(s, rc);
+	}
+	s->state = SC_PLAN;
+	ev_timer_start(&s->timer, 0, smtpc_on_plan);
+	return 0;
+}
+
 static void
 smtpc_envelope(struct smtpc *s)
 {
+	static const char *const body_names[] = { "", "7BIT", "8BITMIME",
+		"BINARYMIME" };
 	uint32_t k;
 
+	if (s->env.smtputf8 && !(s->caps & SMTPC_CAP_SMTPUTF8)) {
+		smtpc_settle_open(s, 553, "5.6.7 the peer has no SMTPUTF8",
+		    false);
+		smtpc_finish(s);
+		return;
+	}
+	if (!s->planned && smtpc_body_plan(s) <= 0) {
+		return;
+	}
+	s->planned = false; /* the next transaction makes its own */
 	if ((s->caps & SMTPC_CAP_SIZE) && s->peer_size != 0 &&
-	    s->job->size > s->peer_size) {
+	    s->send_size > s->peer_size) {
 		smtpc_settle_open(s, 552,
 		    "5.3.4 message larger than the peer's "
 		    "SIZE limit",
-		    false);
-		smtpc_finish(s);
-		return;
-	}
-	if (s->env.body == 2 && !(s->caps & SMTPC_CAP_8BITMIME)) {
-		smtpc_settle_open(s, 554,
-		    "5.6.3 8-bit message and the peer has "
-		    "no 8BITMIME",
-		    false);
-		smtpc_finish(s);
-		return;
-	}
-	if (s->env.smtputf8 && !(s->caps & SMTPC_CAP_SMTPUTF8)) {
-		smtpc_settle_open(s, 553, "5.6.7 the peer has no SMTPUTF8",
 		    false);
 		smtpc_finish(s);
 		return;
@@ -598,10 +707,10 @@ smtpc_envelope(struct smtpc *s)
 	smtpc_send(s, "MAIL FROM:<%s>", s->env.from);
 	if (s->caps & SMTPC_CAP_SIZE) {
 		/* RFC 1870: what will be sent, trace headers included */
-		smtpc_send(s, " SIZE=%llu", (unsigned long long)s->job->size);
+		smtpc_send(s, " SIZE=%llu", (unsigned long long)s->send_size);
 	}
-	if (s->env.body == 2) {
-		smtpc_send(s, " BODY=8BITMIME");
+	if (s->body_out != 0) {
+		smtpc_send(s, " BODY=%s", body_names[s->body_out]);
 	}
 	if (s->env.smtputf8) {
 		smtpc_send(s, " SMTPUTF8");
@@ -624,14 +733,15 @@ smtpc_envelope(struct smtpc *s)
 static void
 smtpc_start_text(struct smtpc *s)
 {
-	int rc = queue_cursor_open(&s->cur, &s->job->span);
+	int rc = s->convert ? smtpc_mime_open(&s->mime, &s->job->span) :
+	                      queue_cursor_open(&s->cur, &s->job->span);
 
 	if (rc < 0) {
 		smtpc_settle_open(s, 0, "the queue could not be read", false);
 		smtpc_finish(s);
 		return;
 	}
-	s->cur_open = true;
+	s->cur_open = !s->convert;
 	s->piece = NULL;
 	s->piece_len = s->piece_off = 0;
 	s->text_done = false;
@@ -730,7 +840,8 @@ smtpc_piece(struct smtpc *s)
 	if (s->piece != NULL && s->piece_off < s->piece_len) {
 		return true;
 	}
-	rc = queue_cursor_next(&s->cur, &p, &s->piece_len);
+	rc = s->convert ? smtpc_mime_next(&s->mime, &p, &s->piece_len) :
+	                  queue_cursor_next(&s->cur, &p, &s->piece_len);
 	if (rc <= 0) {
 		s->piece = NULL;
 		s->text_done = true;
@@ -1188,6 +1299,7 @@ smtpc_submit(struct dsched_job *j)
 		return;
 	}
 	memset(s, 0, offsetof(struct smtpc, inmem));
+	s->mime.cur_open = false;
 	s->h = h;
 	s->io.fd = -1;
 	s->job = j;

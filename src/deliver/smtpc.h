@@ -6,6 +6,7 @@
 #define TERN_SMTPC_H
 
 #include "deliver/deliver.h"
+#include "dsn/dsn.h"
 
 #define SMTPC_LINE_MAX 1024
 
@@ -15,6 +16,7 @@
 #define SMTPC_CAP_SMTPUTF8 0x08u
 #define SMTPC_CAP_SIZE 0x10u
 #define SMTPC_CAP_DSN 0x100u /* RFC 3461 */
+#define SMTPC_CAP_BINARYMIME 0x20u
 
 struct smtpc_reply {
 	unsigned code;
@@ -30,5 +32,38 @@ struct smtpc_reply {
  */
 int smtpc_reply_parse(const char *buf, size_t len, bool ehlo,
     struct smtpc_reply *r, size_t *used);
+
+/*
+ * smtpc_mime.c: 7bit conversion of the text on its way out (RFC 6152 3).
+ * One per connection; the stage holds converted text being sent.
+ */
+#define SMTPC_MIME_STEP (1024u * 1024u) /* octets per planning step */
+
+struct smtpc_mime {
+	struct mime_conv conv;
+	struct queue_span span;
+	struct queue_cursor cur;
+	struct mime_out count; /* the counting pass */
+	bool cur_open;
+	bool counting; /* planning: in the counting pass */
+	bool ended;
+	const char *why; /* after the plan: why it is impossible */
+	const unsigned char *piece;
+	size_t piece_len;
+	size_t piece_off;
+	unsigned char stage[8192];
+};
+
+/*
+ * Plan the conversion of a stored message, step by step: start, then
+ * step until it returns 0. Then conv.verdict says whether it is 7bit
+ * already, convertible (*size: the converted size) or not (why).
+ */
+int smtpc_mime_plan_start(struct smtpc_mime *m, const struct queue_span *sp);
+int smtpc_mime_plan_step(struct smtpc_mime *m, uint64_t *size);
+int smtpc_mime_open(struct smtpc_mime *m, const struct queue_span *sp);
+/* 1 with the next piece of converted text, 0 at the end, or -errno. */
+int smtpc_mime_next(struct smtpc_mime *m, const void **p, size_t *n);
+void smtpc_mime_close(struct smtpc_mime *m);
 
 #endif

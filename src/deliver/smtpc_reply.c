@@ -47,6 +47,8 @@ smtpc_reply_keyword(struct smtpc_reply *r, const char *s, size_t n)
 		r->caps |= SMTPC_CAP_CHUNKING;
 	} else if (strcmp(word, "8BITMIME") == 0) {
 		r->caps |= SMTPC_CAP_8BITMIME;
+	} else if (strcmp(word, "BINARYMIME") == 0) {
+		r->caps |= SMTPC_CAP_BINARYMIME;
 	} else if (strcmp(word, "SMTPUTF8") == 0) {
 		r->caps |= SMTPC_CAP_SMTPUTF8;
 	} else if (strcmp(word, "DSN") == 0) {

@@ -100,6 +100,7 @@ enum smtp_r {
 	SMTP_R_DSN_RET_BAD,
 	SMTP_R_DSN_ENVID_BAD,
 	SMTP_R_DSN_TOO_LONG,
+	SMTP_R_DATA_BINARYMIME,
 	SMTP_R_COUNT
 };
 
@@ -176,7 +177,13 @@ bool smtp_domain_valid(const char *s, size_t len, bool allow_utf8);
 
 /* ---- ESMTP parameters ---------------------------------------------- */
 
-enum smtp_body { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
+/* Stored in the journal as a byte: the values must not change. */
+enum smtp_body {
+	SMTP_BODY_NONE,
+	SMTP_BODY_7BIT,
+	SMTP_BODY_8BITMIME,
+	SMTP_BODY_BINARYMIME, /* RFC 3030 3: only with BDAT */
+};
 
 /* RFC 3461 4.3, 4.4: DSN parameter lengths (the xtext as sent) */
 #define SMTP_ENVID_MAX 100
@@ -212,6 +219,7 @@ struct smtp_rcpt_params {
 #define SMTP_EXT_8BITMIME 0x2u
 #define SMTP_EXT_SMTPUTF8 0x4u
 #define SMTP_EXT_DSN 0x8u
+#define SMTP_EXT_BINARYMIME 0x20u /* with CHUNKING */
 
 /* The text after a MAIL path: " KEY[=VALUE] ..." (leading space included). */
 enum smtp_r smtp_mail_params_parse(const char *s, size_t len, unsigned ext,

@@ -1,9 +1,10 @@
 /*
  * smtp_param.c — ESMTP parameters after the MAIL and RCPT paths
- * (RFC 5321 4.1.2 Mail-parameters): SIZE (RFC 1870), BODY (RFC 6152),
- * SMTPUTF8 (RFC 6531), and DSN (RFC 3461 4): RET and ENVID on MAIL, NOTIFY
- * and ORCPT on RCPT, with xtext (RFC 3461 4). A parameter of an extension
- * the server does not offer is 555 5.5.4 (RFC 5321 4.1.1.11); a bad,
+ * (RFC 5321 4.1.2 Mail-parameters): SIZE (RFC 1870), BODY (RFC 6152;
+ * BINARYMIME only when CHUNKING is offered, RFC 3030 3), SMTPUTF8
+ * (RFC 6531), and DSN (RFC 3461 4): RET and ENVID on MAIL, NOTIFY and
+ * ORCPT on RCPT, with xtext (RFC 3461 4). A parameter of an extension the
+ * server does not offer is 555 5.5.4 (RFC 5321 4.1.1.11); a bad,
  * duplicated or over-long value 501 5.5.4.
  *
  *   esmtp-param = esmtp-keyword ["=" esmtp-value]
@@ -107,7 +108,7 @@ smtp_param_size(const struct smtp_param *p, uint64_t *size)
 }
 
 static enum smtp_r
-smtp_param_body(const struct smtp_param *p, enum smtp_body *body)
+smtp_param_body(const struct smtp_param *p, unsigned ext, enum smtp_body *body)
 {
 	if (p->val == NULL) {
 		return SMTP_R_PARAM_BAD;
@@ -116,6 +117,9 @@ smtp_param_body(const struct smtp_param *p, enum smtp_body *body)
 		*body = SMTP_BODY_7BIT;
 	} else if (str_ieq(p->val, p->val_len, "8BITMIME", 8)) {
 		*body = SMTP_BODY_8BITMIME;
+	} else if (str_ieq(p->val, p->val_len, "BINARYMIME", 10) &&
+	    (ext & SMTP_EXT_BINARYMIME)) {
+		*body = SMTP_BODY_BINARYMIME;
 	} else {
 		return SMTP_R_PARAM_BAD;
 	}
@@ -341,7 +345,7 @@ smtp_param_mail_one(const struct smtp_param *p, unsigned ext,
 		if (mp->body != SMTP_BODY_NONE) {
 			return SMTP_R_PARAM_DUP;
 		}
-		return smtp_param_body(p, &mp->body);
+		return smtp_param_body(p, ext, &mp->body);
 	}
 	if (smtp_param_is(p, "SMTPUTF8") && (ext & SMTP_EXT_SMTPUTF8)) {
 		if (mp->smtputf8) {

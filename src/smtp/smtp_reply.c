@@ -108,6 +108,8 @@ static const struct smtp_reply smtp_replies[SMTP_R_COUNT] = {
 	    "Syntax: BDAT size [LAST]; cannot find the next command, closing" },
 	[SMTP_R_DATA_IN_BDAT] = { 503, "5.5.1",
 	    "Bad sequence of commands, BDAT transaction in progress" },
+	[SMTP_R_DATA_BINARYMIME] = { 503, "5.5.1",
+	    "Bad sequence of commands, BODY=BINARYMIME needs BDAT" },
 	[SMTP_R_PREGREET] = { 554, "5.5.1",
 	    "%s Protocol error: command sent before the greeting" },
 };

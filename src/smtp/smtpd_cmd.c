@@ -29,7 +29,8 @@ smtpd_ext(void)
 {
 	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
 	    (ENABLE_DSN ? SMTP_EXT_DSN : 0) |
-	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0);
+	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0) |
+	    (ENABLE_SMTP_CHUNKING ? SMTP_EXT_BINARYMIME : 0);
 }
 
 /* "FROM:" / "TO:" then optional spaces (a common client habit). */
@@ -54,7 +55,7 @@ smtpd_ehlo_keywords(struct smtpd_session *s)
 {
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
 		IF_DSN("DSN", ) IF_SMTP_SMTPUTF8("SMTPUTF8", )
-		    IF_SMTP_CHUNKING("CHUNKING", ) "ENHANCEDSTATUSCODES" };
+		    IF_SMTP_CHUNKING("CHUNKING", "BINARYMIME", ) "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
 
 	for (k = 0; k < n; k++) {
@@ -332,6 +333,11 @@ smtpd_no_args(struct smtpd_session *s, const struct smtp_cmd *c)
 static void
 smtpd_cmd_data(struct smtpd_session *s, const struct smtp_cmd *c)
 {
+	if (s->txn->params.body == SMTP_BODY_BINARYMIME) {
+		/* RFC 3030 3: "the DATA command MUST NOT be used" */
+		smtpd_reply(s, SMTP_R_DATA_BINARYMIME);
+		return;
+	}
 	if (smtpd_no_args(s, c)) {
 		smtpd_data_begin(s);
 	}

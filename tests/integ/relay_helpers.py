@@ -1015,7 +1015,8 @@ class PostfixPeer:
     configuration: mail for `domain` is accepted (nothing else: mynetworks
     holds no loopback address) and handed to a pipe transport that writes
     each message into out/<queue id>; the log goes to a file
-    (maillog_file)."""
+    (maillog_file). extra: more main.cf lines (e.g.
+    "smtpd_discard_ehlo_keywords = 8bitmime" for a peer without 8BITMIME)."""
 
     def __init__(self, keep_dir, domain, port=None, main_extra="",
                  master_extra="", final=False):

@@ -16,7 +16,7 @@ from conftest import (HOSTNAME, QUEUED_RE, dot_stuff, send_mail,
                       split_delivered)
 
 KEYWORDS = {"PIPELINING", "SIZE", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING",
-            "ENHANCEDSTATUSCODES"}
+            "BINARYMIME", "ENHANCEDSTATUSCODES"}
 SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 
 

@@ -2,11 +2,13 @@
  * test_smtp_param.c — MAIL and RCPT parameters (src/smtp/smtp_param.c):
  * RFC 5321 4.1.2 (esmtp-keyword, esmtp-value, SP separated; keywords are
  * case-insensitive), 4.1.1.11 (555 for parameters not offered), RFC 1870
- * (SIZE=1*20DIGIT), RFC 6152 (BODY=7BIT|8BITMIME), RFC 6531 (SMTPUTF8,
+ * (SIZE=1*20DIGIT), RFC 6152 (BODY=7BIT|8BITMIME), RFC 3030 (BODY=BINARYMIME
+ * only when offered), RFC 6531 (SMTPUTF8,
  * no value).
  *
  * Golden cases: golden/smtp_param/NAME.in hold an options line ("mail" or
- * "rcpt" and the extensions offered: size 8bitmime smtputf8) and the
+ * "rcpt" and the extensions offered: size 8bitmime smtputf8 binarymime)
+ * and the
  * parameter text, leading space included, on the second.
  */
 #include <stdlib.h>
@@ -184,7 +186,7 @@ test_body(void **state)
 	    SMTP_R_PARAM_BAD);
 }
 
-/* RFC 3030: BINARYMIME needs its own extension, which is not offered. */
+/* RFC 3030 3: BINARYMIME only when it is offered (with CHUNKING). */
 static void
 test_body_binarymime(void **state)
 {
@@ -192,6 +194,17 @@ test_body_binarymime(void **state)
 	enum smtp_r r = mail_params(" BODY=BINARYMIME", EXT_ALL, &p);
 
 	assert_true(r == SMTP_R_PARAM_BAD || r == SMTP_R_PARAM_UNKNOWN);
+	assert_int_equal(mail_params(" BODY=binarymime",
+	                     EXT_ALL | SMTP_EXT_BINARYMIME, &p),
+	    SMTP_R_NONE);
+	assert_int_equal(p.body, SMTP_BODY_BINARYMIME);
+	assert_int_equal(mail_params(" BODY=BINARYMIME BODY=8BITMIME",
+	                     EXT_ALL | SMTP_EXT_BINARYMIME, &p),
+	    SMTP_R_PARAM_DUP);
+	/* BINARYMIME is not a word of 8BITMIME alone */
+	assert_int_equal(mail_params(" BODY=BINARYMIME", SMTP_EXT_BINARYMIME,
+	                     &p),
+	    SMTP_R_PARAM_UNKNOWN);
 }
 
 static void
@@ -479,13 +492,15 @@ param_ext(const char *opts, size_t olen)
 	ext |= tu_opt(opts, olen, "8bitmime") ? SMTP_EXT_8BITMIME : 0;
 	ext |= tu_opt(opts, olen, "smtputf8") ? SMTP_EXT_SMTPUTF8 : 0;
 	ext |= tu_opt(opts, olen, "dsn") ? SMTP_EXT_DSN : 0;
+	ext |= tu_opt(opts, olen, "binarymime") ? SMTP_EXT_BINARYMIME : 0;
 	return ext;
 }
 
 static void
 param_render(const char *in, size_t len, struct tu_out *o)
 {
-	static const char *bodies[] = { "NONE", "7BIT", "8BITMIME" };
+	static const char *bodies[] = { "NONE", "7BIT", "8BITMIME",
+		"BINARYMIME" };
 	struct smtp_mail_params p;
 	const char *opts;
 	const char *text;
@@ -519,7 +534,7 @@ param_render(const char *in, size_t len, struct tu_out *o)
 	}
 	tu_outf(o, "size=%llu has_size=%d body=%s smtputf8=%d",
 	    (unsigned long long)p.size, p.has_size,
-	    (unsigned)p.body < 3 ? bodies[p.body] : "?", p.smtputf8);
+	    (unsigned)p.body < 4 ? bodies[p.body] : "?", p.smtputf8);
 	if (p.ret != SMTP_RET_NONE || p.has_envid) {
 		tu_outf(o, " ret=%u envid=%s", p.ret,
 		    p.has_envid ? p.envid : "-");
