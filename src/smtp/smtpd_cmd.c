@@ -55,7 +55,8 @@ smtpd_ehlo_keywords(struct smtpd_session *s)
 {
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
 		IF_DSN("DSN", ) IF_SMTP_SMTPUTF8("SMTPUTF8", )
-		    IF_SMTP_CHUNKING("CHUNKING", "BINARYMIME", ) "ENHANCEDSTATUSCODES" };
+		    IF_SMTP_CHUNKING("CHUNKING",
+		        "BINARYMIME", ) "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
 
 	for (k = 0; k < n; k++) {
