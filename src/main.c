@@ -163,7 +163,7 @@ main_arena_size(void)
 	    (size_t)CONFIG_DSCHED_JOBS *
 	    (2 * CONFIG_SMTPD_RCPT_MAX + 512 + 64 * 1024) +
 	    4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 + dnsc_arena_size() +
-	    MAIN_ARENA_SLACK;
+	    tls_arena_size() + MAIN_ARENA_SLACK;
 }
 
 static void
@@ -292,7 +292,11 @@ main_tern(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration ok\n", conf->source);
+		/* certificates: a warning each, the server starts without */
+		rc = arena_init(main_arena_size()) < 0 ? 0 :
+		                                         tls_conf_load(conf);
+		printf("%s: configuration ok%s\n", conf->source,
+		    rc > 0 ? " (with warnings)" : "");
 		conf_free(conf);
 		return 0;
 	}
@@ -307,6 +311,7 @@ main_tern(int argc, char **argv)
 	}
 	main_fd_limit(conf);
 	main_signals();
+	tls_conf_load(conf); /* a certificate that fails: no STARTTLS */
 	main_start(conf);
 	arena_seal();
 	log_info("tern %s started config=%s hostname=%s arena=%zu",
@@ -318,6 +323,7 @@ main_tern(int argc, char **argv)
 	queue_fini();
 	main_log_stats();
 	log_info("tern stopped");
+	tls_conf_unload(conf);
 	conf_free(conf);
 	return rc < 0 ? 1 : 0;
 }

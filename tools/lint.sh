@@ -42,7 +42,7 @@ allowed() {
 	tls) echo "conf net" ;;
 	queue) echo "conf" ;;
 	route) echo "conf net queue" ;;
-	deliver) echo "conf net queue route" ;;
+	deliver) echo "conf net queue route tls" ;;
 	smtp) echo "conf net queue route tls" ;;
 	admin) echo "conf net queue route deliver smtp tls" ;;
 	*) echo "*" ;;
