@@ -51,6 +51,8 @@ main_version(void)
 	printf("pools: sessions=%d transactions=%d recipients=%d\n",
 	    CONFIG_POOL_SESSIONS, CONFIG_POOL_TRANSACTIONS,
 	    CONFIG_SMTPD_RCPT_MAX);
+	IF_TLS(printf("tls: connections=%d heap-per-connection=%dK\n",
+	    CONFIG_POOL_TLS, CONFIG_TLS_SESSION_KB);)
 	printf("features:%s%s%s%s\n", ENABLE_SMTP_VRFY ? " vrfy" : "",
 	    ENABLE_SMTP_HELP ? " help" : "",
 	    ENABLE_SMTP_SMTPUTF8 ? " smtputf8" : "",
@@ -297,6 +299,7 @@ main_tern(int argc, char **argv)
 		                                         tls_conf_load(conf);
 		printf("%s: configuration ok%s\n", conf->source,
 		    rc > 0 ? " (with warnings)" : "");
+		tls_conf_unload(conf);
 		conf_free(conf);
 		return 0;
 	}

@@ -129,6 +129,7 @@ static void smtpc_next_target(struct smtpc *s, const char *why);
 static void smtpc_on_io(struct ev_io *io, uint32_t events);
 static void smtpc_pump(struct smtpc *s);
 static void smtpc_envelope(struct smtpc *s);
+static void smtpc_tls_failed(struct smtpc *s, const char *why);
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -393,6 +394,10 @@ smtpc_on_timer(struct ev_timer *t)
 {
 	struct smtpc *s = container_of(t, struct smtpc, timer);
 
+	if (s->state == SC_TLS) {
+		smtpc_tls_failed(s, "4.7.5 TLS handshake timed out");
+		return;
+	}
 	smtpc_next_target(s, "timed out");
 }
 

@@ -48,6 +48,8 @@ size_t tls_arena_size(void);
 int tls_conf_load(struct conf *c);
 /* Release what tls_conf_load() loaded into c. */
 void tls_conf_unload(struct conf *c);
+/* TLS connections in use (handshakes included), for ternctl stats */
+uint32_t tls_conn_used(void);
 #else
 static inline size_t
 tls_arena_size(void)
@@ -62,6 +64,11 @@ tls_conf_load(struct conf *c)
 static inline void
 tls_conf_unload(struct conf *c)
 {
+}
+static inline uint32_t
+tls_conn_used(void)
+{
+	return 0;
 }
 #endif
 /* Does the server have a usable certificate (STARTTLS offered)? */
@@ -94,6 +101,5 @@ const char *tls_conn_version(const struct tls_conn *t);
 const char *tls_conn_cipher(const struct tls_conn *t);
 /* Why the handshake failed, for the log ("certificate not trusted"). */
 const char *tls_conn_error(const struct tls_conn *t);
-uint32_t tls_conn_used(void);
 
 #endif
