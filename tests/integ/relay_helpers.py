@@ -1015,9 +1015,10 @@ class PostfixPeer:
     configuration: mail for `domain` is accepted (nothing else: mynetworks
     holds no loopback address) and handed to a pipe transport that writes
     each message into out/<queue id>; the log goes to a file
-    (maillog_file)."""
+    (maillog_file). main_extra, master_extra: more main.cf and master.cf
+    lines (e.g. TLS settings and the tlsmgr service)."""
 
-    def __init__(self, keep_dir, domain):
+    def __init__(self, keep_dir, domain, main_extra="", master_extra=""):
         import tempfile
         bl = _benchlib()
         self.root = postfix_root()
@@ -1083,7 +1084,7 @@ biff = no
 smtputf8_enable = no
 local_header_rewrite_clients =
 savefile_destination_recipient_limit = 1
-""")
+""" + main_extra)
         (conf / "master.cf").write_text(f"""\
 127.0.0.1:{self.port} inet n - n - - smtpd
 cleanup unix n - n - 0 cleanup
@@ -1103,7 +1104,7 @@ discard unix - - n - - discard
 postlog unix-dgram n - n - 1 postlogd
 savefile unix - n n - - pipe
   user={privs} argv=/bin/sh -c {{ cat > {self.out}/${{queue_id}} }}
-""")
+""" + master_extra)
         (conf / "dynamicmaps.cf").write_text("")
         self.conf = conf
         self.log_path = self.dir / "maillog"
