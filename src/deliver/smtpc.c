@@ -567,7 +567,7 @@ static void
 smtpc_tls_step(struct smtpc *s)
 {
 	uint32_t want = EV_READ;
-	char why[160];
+	char why[160] = "";
 	int rc = smtpc_tls_handshake(s->tls_hs, &want, why, sizeof(why));
 
 	if (rc == -EAGAIN) {

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,18 +70,40 @@ tls_arena_size(void)
 	    (size_t)CONFIG_POOL_TLS * (sizeof(mbedtls_ssl_context) + 256);
 }
 
+/*
+ * mbedtls_memory_buffer_alloc_init() zeroes the whole heap, which would
+ * make every page of it resident at start. The arena's pages were zero
+ * already and only the first block header (at the start) matters: give
+ * the rest back, so pages become resident only as connections use them.
+ */
+static void
+tls_heap_untouch(char *mem, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t from = ((uintptr_t)mem + 256 + (uintptr_t)page - 1) &
+	    ~((uintptr_t)page - 1);
+	uintptr_t to = ((uintptr_t)mem + len) & ~((uintptr_t)page - 1);
+
+	if (page > 0 && to > from) {
+		(void)madvise((void *)from, to - from, MADV_DONTNEED);
+	}
+}
+
 int
 tls_init(void)
 {
 	size_t heap = (size_t)CONFIG_POOL_TLS * CONFIG_TLS_SESSION_KB * 1024 +
 	    (size_t)CONFIG_TLS_CRED_KB * 1024;
+	char *mem;
 	int rc;
 
 	if (tls_g.ready) {
 		return 0;
 	}
 	/* everything mbedTLS allocates comes from here (no malloc) */
-	mbedtls_memory_buffer_alloc_init(arena_alloc(heap), heap);
+	mem = arena_alloc(heap);
+	mbedtls_memory_buffer_alloc_init((unsigned char *)mem, heap);
+	tls_heap_untouch(mem, heap);
 	mbedtls_entropy_init(&tls_g.entropy);
 	mbedtls_ctr_drbg_init(&tls_g.drbg);
 	rc = mbedtls_ctr_drbg_seed(&tls_g.drbg, mbedtls_entropy_func,
