@@ -40,6 +40,7 @@
 #define MBEDTLS_PLATFORM_MEMORY /* lets tern hook calloc/free */
 /* tern: every mbedTLS allocation from one block of the start-up arena */
 #define MBEDTLS_MEMORY_BUFFER_ALLOC_C
+#define MBEDTLS_MEMORY_ALIGN_MULTIPLE 16 /* its default 4 misaligns structs */
 #define MBEDTLS_NO_PLATFORM_ENTROPY
 #define MBEDTLS_ENTROPY_HARDWARE_ALT /* tern: mbedtls_hardware_poll() */
 
