@@ -37,6 +37,7 @@ struct tls_cred {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt chain; /* server: own chain; client: CA bundle */
 	mbedtls_pk_context key;
+	uint32_t refs; /* connectors sharing one CA bundle */
 	bool verify;
 };
 
@@ -160,7 +161,7 @@ tls_read_file(const char *path, unsigned char **data, size_t *len)
 static void
 tls_cred_free(struct tls_cred *t)
 {
-	if (t == NULL) {
+	if (t == NULL || --t->refs > 0) {
 		return;
 	}
 	mbedtls_ssl_config_free(&t->conf);
@@ -177,6 +178,7 @@ tls_cred_new(int endpoint)
 	if (t == NULL) {
 		return NULL;
 	}
+	t->refs = 1;
 	mbedtls_ssl_config_init(&t->conf);
 	mbedtls_x509_crt_init(&t->chain);
 	mbedtls_pk_init(&t->key);
@@ -303,6 +305,24 @@ tls_client_load(const struct conf *c, const char *ca, int line,
 	return 0;
 }
 
+/* An earlier connector's verifying configuration with the same bundle. */
+static struct tls_cred *
+tls_ca_shared(struct conf *c, uint32_t upto, const char *ca)
+{
+	uint32_t k;
+
+	for (k = 0; k < upto; k++) {
+		struct conf_connector *cn = &c->connectors[k];
+
+		if (cn->tls == CONF_TLS_VERIFY && cn->tls_cred != NULL &&
+		    strcmp(cn->tls_ca, ca) == 0) {
+			cn->tls_cred->refs++;
+			return cn->tls_cred;
+		}
+	}
+	return NULL;
+}
+
 int
 tls_conf_load(struct conf *c)
 {
@@ -322,6 +342,12 @@ tls_conf_load(struct conf *c)
 		cn = &c->connectors[k];
 		if (cn->tls == CONF_TLS_NONE) {
 			continue;
+		}
+		if (cn->tls == CONF_TLS_VERIFY) {
+			cn->tls_cred = tls_ca_shared(c, k, cn->tls_ca);
+		}
+		if (cn->tls_cred != NULL) {
+			continue; /* one parsed copy of a CA bundle */
 		}
 		warnings += tls_client_load(c,
 		    cn->tls == CONF_TLS_VERIFY ? cn->tls_ca : NULL,

@@ -188,3 +188,22 @@ def test_starttls_to_postfix(relay_tern, tls_postfix, policy):
     assert wait_for(lambda: re.search(
         r"TLS connection established from \S+: " + re.escape(m.group(1)),
         tls_postfix.log()), 10), tls_postfix.log()[-2000:]
+
+
+def test_ca_bundle_shared(tmp_path):
+    """Connectors verifying against the same CA bundle share one parsed
+    copy (about 500 KiB parsed): sixty of them fit the TLS heap, which
+    sixty copies would not."""
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    import os
+    if not os.path.exists(bundle):
+        pytest.skip("no CA bundle (package ca-certificates)")
+    conf = tmp_path / "t.conf"
+    conf.write_text("server default {\n    listen 127.0.0.1:2\n}\n" + "".join(
+        f"connector c{k} {{\n    address-space d{k}.test\n    route mx\n"
+        f"    tls verify\n}}\n" for k in range(60)))
+    r = subprocess.run([str(TERN_BIN), "-t", "-c", str(conf)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith(": configuration ok\n"), r.stdout + r.stderr
+    assert "warning" not in r.stderr, r.stderr
