@@ -235,6 +235,13 @@ tls_server_load(const struct conf *c, struct conf_server *s)
 	struct tls_cred *t;
 	const char *why = NULL, *what = s->tls_cert;
 
+	if (s->tls_cert == NULL && s->tls_require) {
+		log_warn("%s:%d: warning: server %s: tls require yes without "
+		         "tls "
+		         "cert: every MAIL gets 530",
+		    c->source, s->tls_line, s->name);
+		return 1;
+	}
 	if (s->tls_cert == NULL) {
 		return 0;
 	}

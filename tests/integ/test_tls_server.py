@@ -173,6 +173,17 @@ def test_key_mismatch_and_check_mode(tern_factory, tmp_path, certs):
                      r"does not match the certificate", r.stderr), r.stderr
 
 
+def test_require_without_cert_warns(tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text("server default {\n    listen 127.0.0.1:2\n"
+                    "    tls require yes\n}\n")
+    r = subprocess.run([str(TERN_BIN), "-t", "-c", str(conf)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "(with warnings)" in r.stdout, r.stdout
+    assert "t.conf:3: warning: server default: tls require yes without " \
+        "tls cert: every MAIL gets 530" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("line,msg", [
     ("tls cert /x", "tls takes 'cert FILE key FILE' or 'require yes|no'"),
     ("tls require maybe", "tls takes"),
