@@ -6,7 +6,10 @@ obj-y += core/arena.o core/pool.o core/buf.o core/ev.o core/log.o core/str.o \
 	core/rand.o core/date.o core/crc32c.o core/fs.o
 obj-y += net/net_sock.o
 obj-y += tls/tls_version.o tls/tls_entropy.o
+obj-$(CONFIG_TLS) += tls/tls_ctx.o tls/tls_conn.o smtp/smtpd_tls.o \
+	deliver/smtpc_tls.o
 obj-y += conf/conf_parse.o conf/conf_build.o conf/conf_load.o conf/conf_route.o
+obj-y += conf/conf_tls.o
 obj-y += smtp/smtp_reply.o smtp/smtp_cmd.o smtp/smtp_path.o \
 	smtp/smtp_param.o smtp/smtp_data.o
 obj-y += smtp/smtpd_listen.o smtp/smtpd_session.o smtp/smtpd_cmd.o \

@@ -52,6 +52,8 @@ main_version(void)
 	printf("pools: sessions=%d transactions=%d recipients=%d\n",
 	    CONFIG_POOL_SESSIONS, CONFIG_POOL_TRANSACTIONS,
 	    CONFIG_SMTPD_RCPT_MAX);
+	IF_TLS(printf("tls: connections=%d heap-per-connection=%dK\n",
+	    CONFIG_POOL_TLS, CONFIG_TLS_SESSION_KB);)
 	printf("features:%s%s%s%s\n", ENABLE_SMTP_VRFY ? " vrfy" : "",
 	    ENABLE_SMTP_HELP ? " help" : "",
 	    ENABLE_SMTP_SMTPUTF8 ? " smtputf8" : "",
@@ -164,7 +166,7 @@ main_arena_size(void)
 	    (size_t)CONFIG_DSCHED_JOBS *
 	    (4 * CONFIG_SMTPD_RCPT_MAX + 512 + 72 * 1024) +
 	    DSN_ARENA + 4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 +
-	    dnsc_arena_size() + MAIN_ARENA_SLACK;
+	    dnsc_arena_size() + tls_arena_size() + MAIN_ARENA_SLACK;
 }
 
 static void
@@ -294,7 +296,12 @@ main_tern(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration ok\n", conf->source);
+		/* certificates: a warning each, the server starts without */
+		rc = arena_init(main_arena_size()) < 0 ? 0 :
+		                                         tls_conf_load(conf);
+		printf("%s: configuration ok%s\n", conf->source,
+		    rc > 0 ? " (with warnings)" : "");
+		tls_conf_unload(conf);
 		conf_free(conf);
 		return 0;
 	}
@@ -309,6 +316,7 @@ main_tern(int argc, char **argv)
 	}
 	main_fd_limit(conf);
 	main_signals();
+	tls_conf_load(conf); /* a certificate that fails: no STARTTLS */
 	main_start(conf);
 	arena_seal();
 	log_info("tern %s started config=%s hostname=%s arena=%zu",
@@ -320,6 +328,7 @@ main_tern(int argc, char **argv)
 	queue_fini();
 	main_log_stats();
 	log_info("tern stopped");
+	tls_conf_unload(conf);
 	conf_free(conf);
 	return rc < 0 ? 1 : 0;
 }

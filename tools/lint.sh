@@ -43,7 +43,7 @@ allowed() {
 	queue) echo "conf" ;;
 	route) echo "conf net queue" ;;
 	dsn) echo "conf net queue route" ;;
-	deliver) echo "conf net queue route dsn" ;;
+	deliver) echo "conf net queue route dsn tls" ;;
 	smtp) echo "conf net queue route tls" ;;
 	admin) echo "conf net queue route deliver smtp tls" ;;
 	*) echo "*" ;;

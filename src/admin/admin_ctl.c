@@ -18,6 +18,7 @@
 #include "queue/queue.h"
 #include "route/route.h"
 #include "smtp/smtp.h"
+#include "tls/tls.h"
 
 #define ADMIN_CONNS 4
 #define ADMIN_TIMEOUT_MS 10000
@@ -214,6 +215,9 @@ admin_stats(struct admin_conn *a)
 	    smtpd_sessions_active(), st.messages, st.segments,
 	    (unsigned long long)st.bytes_written, (unsigned long long)st.syncs,
 	    (unsigned long long)st.commits);
+	if (ENABLE_TLS) {
+		buf_printf(&a->out, "tls-connections: %u\n", tls_conn_used());
+	}
 }
 
 static void

@@ -44,6 +44,16 @@ struct conf_host {
 	bool literal; /* [address]: no DNS */
 };
 
+/* Outbound TLS per connector (RFC 3207, RFC 7435) */
+enum conf_tls_policy {
+	CONF_TLS_OPPORTUNISTIC = 0, /* STARTTLS when offered, else cleartext */
+	CONF_TLS_NONE, /* never */
+	CONF_TLS_REQUIRED, /* STARTTLS or defer; certificate not checked */
+	CONF_TLS_VERIFY, /* STARTTLS, CA bundle and host name, or defer */
+};
+
+struct tls_cred; /* loaded by the TLS part (tls_conf_load) */
+
 struct conf_connector {
 	char *name;
 	int line;
@@ -59,6 +69,10 @@ struct conf_connector {
 	uint32_t max_messages; /* per outbound connection */
 	uint32_t max_connections;
 	uint32_t max_per_dest;
+	enum conf_tls_policy tls;
+	char *tls_ca; /* CA bundle for CONF_TLS_VERIFY */
+	int tls_line;
+	struct tls_cred *tls_cred; /* NULL: none, or it failed to load */
 };
 
 struct conf_alias {
@@ -103,6 +117,11 @@ struct conf_server {
 	uint32_t nrelay_nets;
 	bool vrfy;
 	bool expn;
+	char *tls_cert; /* PEM chain, leaf first; NULL: no STARTTLS */
+	char *tls_key;
+	int tls_line;
+	bool tls_require; /* MAIL only after STARTTLS (530 5.7.0) */
+	struct tls_cred *tls_cred; /* NULL: STARTTLS not offered */
 	int line;
 };
 
@@ -137,6 +156,7 @@ struct conf {
 	uint32_t nconnectors;
 	struct net_addr resolvers[4]; /* none: /etc/resolv.conf */
 	uint32_t nresolvers;
+	struct tls_cred *tls_cred; /* outbound without a connector */
 };
 
 /* Reports one problem; the loader collects all of them. */

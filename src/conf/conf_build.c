@@ -337,6 +337,8 @@ conf_server(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 			conf_server_relay(cx, in, s);
 		} else if (strcmp(in->args[0], "timeout") == 0) {
 			conf_server_timeout(cx, in, s);
+		} else if (strcmp(in->args[0], "tls") == 0) {
+			conf_server_tls(cx, in, s);
 		} else if (!conf_apply_table(cx, in, conf_server_settings,
 		               ARRAY_SIZE(conf_server_settings), s)) {
 			conf_error(cx, in->file, in->line,

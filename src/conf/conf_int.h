@@ -48,6 +48,12 @@ conf_connector(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c);
 void
 conf_resolvers(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c);
 
+/* tls settings (conf_tls.c) */
+void conf_server_tls(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_server *s);
+void conf_connector_tls(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_connector *cn);
+
 /* text -> statements; includes are read through cx->io and spliced in */
 struct conf_stmt *conf_stmts_parse(struct conf_ctx *cx, const char *file,
     const char *text, size_t len);

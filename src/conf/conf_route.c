@@ -403,6 +403,8 @@ conf_connector_setting(struct conf_ctx *cx, const struct conf_stmt *in,
 
 	if (strcmp(kw, "address-space") == 0) {
 		conf_connector_spaces(cx, in, cn);
+	} else if (strcmp(kw, "tls") == 0) {
+		conf_connector_tls(cx, in, cn);
 	} else if (strcmp(kw, "route") == 0 && in->nargs == 2 &&
 	    strcmp(in->args[1], "mx") == 0) {
 		cn->route_mx = true;

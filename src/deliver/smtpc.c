@@ -55,6 +55,8 @@ enum smtpc_state {
 	SC_DOT, /* waiting for the reply to the end of data */
 	SC_BDAT, /* sending chunks, reading their replies */
 	SC_QUIT,
+	SC_STARTTLS, /* waiting for the 220 to STARTTLS */
+	SC_TLS, /* the TLS handshake */
 };
 
 struct smtpc {
@@ -106,6 +108,9 @@ struct smtpc {
 	uint32_t nmsgs; /* messages over this connection */
 	uint32_t waits; /* turns waited for a kept connection */
 	bool waiting; /* for a connection to the destination */
+	struct tls_conn *tls; /* non-NULL once STARTTLS completed */
+	struct tls_conn *tls_hs; /* handshake running */
+	uint32_t notls; /* this target (tnext) again in cleartext */
 	struct buf in;
 	struct buf out;
 	char inmem[4096];
@@ -122,6 +127,7 @@ struct smtpc_idle {
 	unsigned caps;
 	uint64_t peer_size;
 	uint32_t sent;
+	struct tls_conn *tls; /* the connection is on TLS */
 	bool used;
 };
 
@@ -144,6 +150,7 @@ static void smtpc_on_io(struct ev_io *io, uint32_t events);
 static void smtpc_pump(struct smtpc *s);
 static void smtpc_envelope(struct smtpc *s);
 static void smtpc_wait(struct smtpc *s);
+static void smtpc_tls_failed(struct smtpc *s, const char *why);
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -249,8 +256,9 @@ smtpc_idle_close(struct smtpc_idle *c, bool quit)
 	int fd = c->io.fd;
 
 	if (quit) {
-		(void)net_write(fd, "QUIT\r\n", 6);
+		(void)smtpc_io_write(c->tls, fd, "QUIT\r\n", 6);
 	}
+	smtpc_tls_free(&c->tls, true);
 	ev_timer_stop(&c->timer);
 	ev_io_stop(&c->io);
 	net_close(fd);
@@ -261,8 +269,15 @@ smtpc_idle_close(struct smtpc_idle *c, bool quit)
 static void
 smtpc_idle_on_io(struct ev_io *io, uint32_t events)
 {
+	struct smtpc_idle *c = container_of(io, struct smtpc_idle, io);
+	char sink[256];
+
+	if (c->tls != NULL &&
+	    smtpc_io_read(c->tls, io->fd, sink, sizeof(sink)) == -EAGAIN) {
+		return; /* a TLS 1.3 session ticket: nothing for us */
+	}
 	/* the peer closed or spoke out of turn: not worth keeping */
-	smtpc_idle_close(container_of(io, struct smtpc_idle, io), false);
+	smtpc_idle_close(c, false);
 }
 
 static void
@@ -329,6 +344,8 @@ smtpc_park(struct smtpc *s)
 	c->caps = s->caps;
 	c->peer_size = s->peer_size;
 	c->sent = s->nmsgs;
+	c->tls = s->tls; /* a TLS connection stays one */
+	s->tls = NULL;
 	s->slot = false; /* the kept connection holds it now */
 	ev_timer_start(&c->timer, SMTPC_IDLE_MS, smtpc_idle_on_timer);
 	smtpc_handoff(c->key);
@@ -357,7 +374,10 @@ smtpc_adopt(struct smtpc *s)
 	c->used = false;
 	buf_reset(&s->in);
 	buf_reset(&s->out);
+	s->tls = c->tls;
+	c->tls = NULL;
 	if (ev_io_start(&s->io, fd, EPOLLIN, smtpc_on_io) < 0) {
+		smtpc_tls_free(&s->tls, false);
 		net_close(fd);
 		smtpc_slot_release(c->key);
 		return false;
@@ -390,6 +410,8 @@ smtpc_close(struct smtpc *s)
 	int fd = s->io.fd;
 
 	ev_timer_stop(&s->timer);
+	smtpc_tls_free(&s->tls, true);
+	smtpc_tls_free(&s->tls_hs, false);
 	if (fd >= 0) {
 		ev_io_stop(&s->io);
 		net_close(fd);
@@ -404,6 +426,10 @@ smtpc_on_timer(struct ev_timer *t)
 {
 	struct smtpc *s = container_of(t, struct smtpc, timer);
 
+	if (s->state == SC_TLS) {
+		smtpc_tls_failed(s, "4.7.5 TLS handshake timed out");
+		return;
+	}
 	smtpc_next_target(s, "timed out");
 }
 
@@ -438,7 +464,8 @@ smtpc_flush(struct smtpc *s)
 	ssize_t w;
 
 	while (buf_size(&s->out) > 0) {
-		w = net_write(s->io.fd, buf_data(&s->out), buf_size(&s->out));
+		w = smtpc_io_write(s->tls, s->io.fd, buf_data(&s->out),
+		    buf_size(&s->out));
 		if (w == -EAGAIN) {
 			ev_io_set(&s->io, EPOLLIN | EPOLLOUT);
 			return true;
@@ -465,7 +492,8 @@ smtpc_finish(struct smtpc *s)
 	if (s->io.fd >= 0 && s->state != SC_CONNECT) {
 		buf_reset(&s->out);
 		smtpc_send(s, "QUIT\r\n");
-		(void)net_write(s->io.fd, buf_data(&s->out), buf_size(&s->out));
+		(void)smtpc_io_write(s->tls, s->io.fd, buf_data(&s->out),
+		    buf_size(&s->out));
 	}
 	smtpc_close(s);
 	smtpc_next_domain(s);
@@ -523,6 +551,106 @@ smtpc_next_target(struct smtpc *s, const char *why)
 	}
 	smtpc_settle_open(s, 0, why, false); /* 0: deferred */
 	smtpc_next_domain(s);
+}
+
+/* ---- STARTTLS (RFC 3207; the policy in smtpc_tls.c) -------------------- */
+
+/* After EHLO: true when STARTTLS was sent or TLS is missing (handled). */
+static bool
+smtpc_starttls(struct smtpc *s)
+{
+	enum smtpc_tls_do d;
+
+	if (s->tls != NULL) {
+		return false; /* the EHLO after the handshake */
+	}
+	d = smtpc_tls_decide(s->route.cn, s->caps, s->notls == s->tnext);
+	if (d == SMTPC_TLS_FAIL) {
+		smtpc_next_target(s,
+		    "4.7.4 TLS required but the peer does not offer STARTTLS");
+		return true;
+	}
+	if (d == SMTPC_TLS_SKIP) {
+		return false;
+	}
+	smtpc_send(s, "STARTTLS\r\n");
+	s->state = SC_STARTTLS;
+	smtpc_flush(s);
+	return true;
+}
+
+/* A failed handshake: another target, or this one again in cleartext. */
+static void
+smtpc_tls_failed(struct smtpc *s, const char *why)
+{
+	if (smtpc_tls_mandatory(s->route.cn)) {
+		smtpc_next_target(s, why);
+		return;
+	}
+	log_info("%016llx smtp out host=%s %s; again without TLS",
+	    (unsigned long long)s->job->span.id, s->targets[s->tnext - 1].host,
+	    why);
+	smtpc_close(s);
+	s->notls = s->tnext--;
+	smtpc_connect(s);
+}
+
+static void
+smtpc_tls_step(struct smtpc *s)
+{
+	uint32_t want = EV_READ;
+	char why[160] = "";
+	int rc = smtpc_tls_handshake(s->tls_hs, &want, why, sizeof(why));
+
+	if (rc == -EAGAIN) {
+		ev_io_set(&s->io, want == EV_WRITE ? EPOLLOUT : EPOLLIN);
+		return;
+	}
+	if (rc < 0) {
+		smtpc_tls_failed(s, why);
+		return;
+	}
+	s->tls = s->tls_hs;
+	s->tls_hs = NULL;
+	smtpc_tls_describe(s->tls, why, sizeof(why));
+	log_info("%016llx smtp out host=%s starttls %s",
+	    (unsigned long long)s->job->span.id, s->targets[s->tnext - 1].host,
+	    why);
+	/* RFC 3207 4.2: forget what the peer said before, ask again */
+	s->caps = 0;
+	smtpc_send(s, "EHLO %s\r\n", sc.conf->hostname);
+	s->state = SC_EHLO;
+	smtpc_wait(s);
+	smtpc_flush(s);
+}
+
+static void
+smtpc_on_starttls(struct smtpc *s, const struct smtpc_reply *r)
+{
+	const struct route_target *t = &s->targets[s->tnext - 1];
+	int rc;
+
+	if (r->code != 220) {
+		if (smtpc_tls_mandatory(s->route.cn)) {
+			smtpc_next_target(s, "4.7.0 the peer refused STARTTLS");
+		} else {
+			smtpc_envelope(s); /* opportunistic: on in cleartext */
+		}
+		return;
+	}
+	buf_reset(&s->in); /* nothing from before the handshake counts */
+	rc = smtpc_tls_begin(sc.conf, s->route.cn, s->io.fd, t->host,
+	    &s->tls_hs);
+	if (rc < 0) {
+		smtpc_tls_failed(s,
+		    rc == -ENOMEM ? "4.7.0 no TLS connection free" :
+		        rc == -ENOENT ?
+		                    "4.7.5 the CA bundle could not be loaded" :
+		                    "4.7.5 no host name to verify");
+		return;
+	}
+	s->state = SC_TLS;
+	smtpc_tls_step(s);
 }
 
 /* ---- the transaction --------------------------------------------------- */
@@ -960,7 +1088,9 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 		if (r->code / 100 == 2) {
 			s->caps = s->state == SC_EHLO ? r->caps : 0;
 			s->peer_size = r->size;
-			smtpc_envelope(s);
+			if (!smtpc_starttls(s)) {
+				smtpc_envelope(s);
+			}
 		} else if (s->state == SC_EHLO && r->code >= 500) {
 			smtpc_send(s, "HELO %s\r\n", sc.conf->hostname);
 			s->state = SC_HELO;
@@ -990,6 +1120,9 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 	case SC_BDAT:
 		smtpc_on_bdat(s, r);
 		return;
+	case SC_STARTTLS:
+		smtpc_on_starttls(s, r);
+		return;
 	default:
 		return;
 	}
@@ -1003,8 +1136,9 @@ smtpc_read(struct smtpc *s)
 	ssize_t n;
 	int rc;
 
+again:
 	buf_compact(&s->in);
-	n = net_read(s->io.fd, buf_tail(&s->in), buf_room(&s->in));
+	n = smtpc_io_read(s->tls, s->io.fd, buf_tail(&s->in), buf_room(&s->in));
 	if (n == -EAGAIN) {
 		return;
 	}
@@ -1022,10 +1156,13 @@ smtpc_read(struct smtpc *s)
 			return;
 		}
 		if (rc == 0) {
-			return;
+			break;
 		}
 		buf_consume(&s->in, used);
 		smtpc_on_reply(s, &r);
+	}
+	if (s->io.fd >= 0 && smtpc_tls_pending(s->tls)) {
+		goto again; /* decrypted input that epoll cannot see */
 	}
 }
 
@@ -1045,6 +1182,10 @@ smtpc_on_io(struct ev_io *io, uint32_t events)
 		s->state = SC_GREET;
 		ev_io_set(io, EPOLLIN);
 		smtpc_wait(s);
+		return;
+	}
+	if (s->state == SC_TLS) {
+		smtpc_tls_step(s);
 		return;
 	}
 	if (events & EPOLLOUT) {
@@ -1143,6 +1284,7 @@ smtpc_on_targets(struct handle h, int rc, const struct route_target *t,
 	memcpy(s->targets, t, sizeof(*t) * n);
 	s->ntargets = n;
 	s->tnext = 0;
+	s->notls = 0;
 	smtpc_connect(s);
 }
 

@@ -17,6 +17,7 @@
 #define SMTPC_CAP_SIZE 0x10u
 #define SMTPC_CAP_DSN 0x100u /* RFC 3461 */
 #define SMTPC_CAP_BINARYMIME 0x20u
+#define SMTPC_CAP_STARTTLS 0x40u
 
 struct smtpc_reply {
 	unsigned code;
@@ -65,5 +66,76 @@ int smtpc_mime_open(struct smtpc_mime *m, const struct queue_span *sp);
 /* 1 with the next piece of converted text, 0 at the end, or -errno. */
 int smtpc_mime_next(struct smtpc_mime *m, const void **p, size_t *n);
 void smtpc_mime_close(struct smtpc_mime *m);
+/* smtpc_tls.c (CONFIG_TLS): STARTTLS by the connector's policy */
+struct tls_conn;
+enum smtpc_tls_do {
+	SMTPC_TLS_SKIP, /* go on in cleartext */
+	SMTPC_TLS_START, /* send STARTTLS */
+	SMTPC_TLS_FAIL, /* TLS is mandatory and not offered: defer */
+};
+#if ENABLE_TLS
+enum smtpc_tls_do smtpc_tls_decide(const struct conf_connector *cn,
+    unsigned caps, bool cleartext_retry);
+/* required or verify: never cleartext */
+bool smtpc_tls_mandatory(const struct conf_connector *cn);
+int smtpc_tls_begin(const struct conf *c, const struct conf_connector *cn,
+    int fd, const char *host, struct tls_conn **out);
+/* tls_conn_handshake(); on failure a "4.7.5 ..." reason in why */
+int
+smtpc_tls_handshake(struct tls_conn *t, uint32_t *want, char *why, size_t size);
+/* over TLS when t, else on the socket */
+ssize_t smtpc_io_read(struct tls_conn *t, int fd, void *buf, size_t n);
+ssize_t smtpc_io_write(struct tls_conn *t, int fd, const void *buf, size_t n);
+bool smtpc_tls_pending(const struct tls_conn *t);
+void smtpc_tls_free(struct tls_conn **t, bool notify);
+/* "version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384" for the log */
+void smtpc_tls_describe(const struct tls_conn *t, char *buf, size_t size);
+#else
+static inline enum smtpc_tls_do
+smtpc_tls_decide(const struct conf_connector *cn, unsigned caps,
+    bool cleartext_retry)
+{
+	return SMTPC_TLS_SKIP;
+}
+static inline bool
+smtpc_tls_mandatory(const struct conf_connector *cn)
+{
+	return false;
+}
+static inline int
+smtpc_tls_begin(const struct conf *c, const struct conf_connector *cn, int fd,
+    const char *host, struct tls_conn **out)
+{
+	return -ENOTSUP;
+}
+static inline int
+smtpc_tls_handshake(struct tls_conn *t, uint32_t *want, char *why, size_t size)
+{
+	return -ENOTSUP;
+}
+static inline ssize_t
+smtpc_io_read(struct tls_conn *t, int fd, void *buf, size_t n)
+{
+	return net_read(fd, buf, n);
+}
+static inline ssize_t
+smtpc_io_write(struct tls_conn *t, int fd, const void *buf, size_t n)
+{
+	return net_write(fd, buf, n);
+}
+static inline bool
+smtpc_tls_pending(const struct tls_conn *t)
+{
+	return false;
+}
+static inline void
+smtpc_tls_free(struct tls_conn **t, bool notify)
+{
+}
+static inline void
+smtpc_tls_describe(const struct tls_conn *t, char *buf, size_t size)
+{
+}
+#endif
 
 #endif

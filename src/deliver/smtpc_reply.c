@@ -53,6 +53,8 @@ smtpc_reply_keyword(struct smtpc_reply *r, const char *s, size_t n)
 		r->caps |= SMTPC_CAP_SMTPUTF8;
 	} else if (strcmp(word, "DSN") == 0) {
 		r->caps |= SMTPC_CAP_DSN;
+	} else if (strcmp(word, "STARTTLS") == 0) {
+		r->caps |= SMTPC_CAP_STARTTLS;
 	} else if (strcmp(word, "SIZE") == 0) {
 		r->caps |= SMTPC_CAP_SIZE;
 		r->size = k < n ? strtoull(s + k + 1, NULL, 10) : 0;

@@ -112,6 +112,16 @@ static const struct smtp_reply smtp_replies[SMTP_R_COUNT] = {
 	    "Bad sequence of commands, BODY=BINARYMIME needs BDAT" },
 	[SMTP_R_PREGREET] = { 554, "5.5.1",
 	    "%s Protocol error: command sent before the greeting" },
+	/* STARTTLS: RFC 3207 4, RFC 3463 5.7.0 / 4.7.0 */
+	[SMTP_R_STARTTLS_GO] = { 220, "2.0.0", "Ready to start TLS" },
+	[SMTP_R_TLS_UNAVAILABLE] = { 454, "4.7.0",
+	    "TLS not available due to temporary reason" },
+	[SMTP_R_TLS_REQUIRED] = { 530, "5.7.0",
+	    "Must issue a STARTTLS command first" },
+	[SMTP_R_TLS_ACTIVE] = { 503, "5.5.1",
+	    "Bad sequence of commands, TLS already active" },
+	[SMTP_R_TLS_IN_TXN] = { 503, "5.5.1",
+	    "Bad sequence of commands, mail transaction in progress" },
 };
 
 const struct smtp_reply *

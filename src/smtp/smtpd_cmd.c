@@ -56,10 +56,17 @@ smtpd_ehlo_keywords(struct smtpd_session *s)
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
 		IF_DSN("DSN", ) IF_SMTP_SMTPUTF8("SMTPUTF8", )
 		    IF_SMTP_CHUNKING("CHUNKING",
-		        "BINARYMIME", ) "ENHANCEDSTATUSCODES" };
+		        "BINARYMIME", ) "ENHANCEDSTATUSCODES",
+		smtpd_tls_offer(s) ? "STARTTLS" : NULL };
 	size_t k, n = ARRAY_SIZE(kw);
 
+	while (n > 0 && kw[n - 1] == NULL) {
+		n--; /* the last line is "250 " */
+	}
 	for (k = 0; k < n; k++) {
+		if (kw[k] == NULL) {
+			continue;
+		}
 		if (strcmp(kw[k], "SIZE") == 0) {
 			buf_printf(&s->out, "250%cSIZE %llu\r\n",
 			    k + 1 < n ? '-' : ' ',
@@ -148,6 +155,10 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 	struct smtpd_txn *t;
 	enum smtp_r r;
 
+	if (s->srv->tls_require && !smtpd_tls_active(s)) {
+		smtpd_reply(s, SMTP_R_TLS_REQUIRED); /* RFC 3207 4 */
+		return;
+	}
 	if (s->srv->max_messages != 0 && s->messages >= s->srv->max_messages) {
 		smtpd_reply_close(s, SMTP_R_TOO_MANY_MESSAGES,
 		    smtpd_hostname(s));
@@ -453,7 +464,8 @@ static const struct smtpd_cmd_def smtpd_cmds[] = {
 	{ SMTP_V_BDAT, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT),
 	    IF_SMTP_CHUNKING(smtpd_cmd_bdat)
 	        IF_NOT_SMTP_CHUNKING(smtpd_cmd_unimplemented) },
-	{ SMTP_V_STARTTLS, ANY_GREETED, smtpd_cmd_unimplemented },
+	{ SMTP_V_STARTTLS, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT),
+	    IF_TLS(smtpd_cmd_starttls) IF_NOT_TLS(smtpd_cmd_unimplemented) },
 	{ SMTP_V_AUTH, ANY_GREETED, smtpd_cmd_unimplemented },
 	{ SMTP_V_ETRN, ANY_GREETED, smtpd_cmd_unimplemented },
 };

@@ -5,18 +5,25 @@
  * sent from the journal's commit callback once the message is on stable
  * storage, never before (RFC 5321 4.1.1.4, 6.1).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "smtp/smtpd_int.h"
 
+/*
+ * The "with" word: RFC 3848 (ESMTPS after STARTTLS) and RFC 6531 4.3
+ * (UTF8SMTP, UTF8SMTPS).
+ */
 static const char *
-smtpd_data_protocol(const struct smtpd_session *s)
+smtpd_data_protocol(const struct smtpd_session *s, char *out, size_t size)
 {
-	/* RFC 3848 / RFC 6531 4.3 "with" values */
 	if (!s->esmtp) {
 		return "SMTP";
 	}
-	return s->txn->params.smtputf8 ? "UTF8SMTP" : "ESMTP";
+	snprintf(out, size, "%s%s",
+	    s->txn->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
+	    smtpd_tls_active(s) ? "S" : "");
+	return out;
 }
 
 /* Received (RFC 5321 4.4, RFC 5322 3.6.7); Return-Path comes at delivery */
@@ -24,15 +31,17 @@ int
 smtpd_msg_stage(struct smtpd_session *s)
 {
 	struct smtpd_txn *t = s->txn;
-	char hdr[1024], date[64];
+	char hdr[1024], date[64], proto[16], tls[128];
 	struct buf b;
 
 	smtp_data_init(&t->data, s->srv->max_line_length);
 	buf_init(&b, hdr, sizeof(hdr));
 	date_rfc5322(date, sizeof(date));
 	if (buf_printf(&b,
-	        "Received: from %s ([%s])\r\n\tby %s (tern) with %s id %s",
-	        s->helo, s->peer_ip, smtpd_hostname(s), smtpd_data_protocol(s),
+	        "Received: from %s ([%s])\r\n\tby %s (tern) with %s%s id %s",
+	        s->helo, s->peer_ip, smtpd_hostname(s),
+	        smtpd_data_protocol(s, proto, sizeof(proto)),
+	        smtpd_tls_trace(s, tls, sizeof(tls)),
 	        queue_msg_idtext(t->qm)) < 0 ||
 	    (t->nrcpt == 1 &&
 	        buf_printf(&b, "\r\n\tfor <%s>", t->first_rcpt) < 0) ||

@@ -30,6 +30,8 @@ enum smtpd_state {
 
 #define SMTPD_ST(s) (1u << (s))
 
+struct tls_conn;
+
 struct smtpd_txn {
 	struct smtp_path from;
 	struct smtp_mail_params params;
@@ -63,6 +65,8 @@ struct smtpd_session {
 	bool chunk_last;
 	uint8_t chunk_reply; /* enum smtp_r when the chunk is refused */
 	uint64_t chunk_left;
+	struct tls_conn *tls; /* non-NULL once STARTTLS completed */
+	struct tls_conn *tls_hs; /* STARTTLS answered, handshake running */
 	struct net_addr peer;
 	char peer_ip[46];
 	char id[11];
@@ -73,8 +77,15 @@ struct smtpd_session {
 	char outmem[SMTPD_OUT_SIZE];
 };
 
+static inline bool
+smtpd_tls_active(const struct smtpd_session *s)
+{
+	return s->tls != NULL;
+}
+
 /* smtpd_session.c */
 void smtpd_session_start(struct smtpd_session *s);
+void smtpd_close(struct smtpd_session *s, const char *reason);
 void smtpd_set_state(struct smtpd_session *s, enum smtpd_state to);
 void smtpd_reply(struct smtpd_session *s, enum smtp_r r, ...);
 void smtpd_reply_more(struct smtpd_session *s, enum smtp_r r, ...);
@@ -106,6 +117,61 @@ bool smtpd_data_feed(struct smtpd_session *s);
 void smtpd_cmd_bdat(struct smtpd_session *s, const struct smtp_cmd *c);
 /* Consume chunk octets; false when it needs more input. */
 bool smtpd_bdat_feed(struct smtpd_session *s);
+
+/* smtpd_tls.c (CONFIG_TLS): STARTTLS (RFC 3207) */
+/* STARTTLS is offered: a usable certificate, and not on TLS already */
+static inline bool
+smtpd_tls_offer(const struct smtpd_session *s)
+{
+	return ENABLE_TLS && s->srv->tls_cred != NULL && !smtpd_tls_active(s);
+}
+#if ENABLE_TLS
+void smtpd_cmd_starttls(struct smtpd_session *s, const struct smtp_cmd *c);
+/* After the 220: drop pipelined plaintext, run the handshake. */
+void smtpd_tls_start(struct smtpd_session *s);
+void smtpd_tls_on_io(struct smtpd_session *s, uint32_t events);
+ssize_t smtpd_tls_read(struct smtpd_session *s, void *buf, size_t n);
+ssize_t smtpd_tls_write(struct smtpd_session *s, const void *buf, size_t n);
+bool smtpd_tls_pending(const struct smtpd_session *s);
+/* close_notify when on TLS; the connection back to its pool */
+void smtpd_tls_close(struct smtpd_session *s);
+/* "\r\n\t(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384)" or "" */
+const char *
+smtpd_tls_trace(const struct smtpd_session *s, char *buf, size_t size);
+#else
+static inline void
+smtpd_tls_start(struct smtpd_session *s)
+{
+}
+static inline void
+smtpd_tls_on_io(struct smtpd_session *s, uint32_t events)
+{
+}
+static inline ssize_t
+smtpd_tls_read(struct smtpd_session *s, void *buf, size_t n)
+{
+	return -ENOTSUP;
+}
+static inline ssize_t
+smtpd_tls_write(struct smtpd_session *s, const void *buf, size_t n)
+{
+	return -ENOTSUP;
+}
+static inline bool
+smtpd_tls_pending(const struct smtpd_session *s)
+{
+	return false;
+}
+static inline void
+smtpd_tls_close(struct smtpd_session *s)
+{
+}
+static inline const char *
+smtpd_tls_trace(const struct smtpd_session *s, char *buf, size_t size)
+{
+	return "";
+}
+#endif
 
 /* smtpd_listen.c */
 struct smtpd_txn *smtpd_txn_new(void);

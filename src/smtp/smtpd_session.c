@@ -102,13 +102,32 @@ smtpd_txn_end(struct smtpd_session *s)
 	}
 }
 
-static void
+/*
+ * The session's input and output: over TLS once STARTTLS completed, else
+ * straight on the socket.
+ */
+static ssize_t
+smtpd_io_read(struct smtpd_session *s, void *buf, size_t n)
+{
+	return smtpd_tls_active(s) ? smtpd_tls_read(s, buf, n) :
+	                             net_read(s->io.fd, buf, n);
+}
+
+static ssize_t
+smtpd_io_write(struct smtpd_session *s, const void *buf, size_t n)
+{
+	return smtpd_tls_active(s) ? smtpd_tls_write(s, buf, n) :
+	                             net_write(s->io.fd, buf, n);
+}
+
+void
 smtpd_close(struct smtpd_session *s, const char *reason)
 {
 	int fd = s->io.fd;
 
 	log_info("%s smtp in disconnect reason=%s messages=%u errors=%u", s->id,
 	    reason, s->messages, s->errors);
+	smtpd_tls_close(s);
 	smtpd_txn_end(s);
 	queue_wait_cancel(&s->qwait);
 	ev_timer_stop(&s->timer);
@@ -128,6 +147,7 @@ static void smtpd_on_timer(struct ev_timer *t);
 static void
 smtpd_linger(struct smtpd_session *s)
 {
+	smtpd_tls_close(s); /* close_notify; what follows is discarded */
 	net_shutdown_write(s->io.fd);
 	buf_reset(&s->in);
 	smtpd_set_state(s, SMTPD_S_DRAIN);
@@ -155,7 +175,7 @@ smtpd_flush(struct smtpd_session *s, int fd)
 	ssize_t w;
 
 	while (buf_size(&s->out) > 0) {
-		w = net_write(fd, buf_data(&s->out), buf_size(&s->out));
+		w = smtpd_io_write(s, buf_data(&s->out), buf_size(&s->out));
 		if (w == -EAGAIN) {
 			s->write_blocked = true;
 			ev_io_set(&s->io, EPOLLOUT);
@@ -199,6 +219,24 @@ smtpd_next_line(struct smtpd_session *s)
 	return len;
 }
 
+static void smtpd_read(struct smtpd_session *s);
+
+/*
+ * More input without waiting: decrypted bytes that mbedTLS holds are
+ * invisible to epoll (the socket is already drained).
+ */
+static bool
+smtpd_read_more(struct smtpd_session *s)
+{
+	size_t before = buf_size(&s->in);
+
+	if (!smtpd_tls_active(s) || !smtpd_tls_pending(s)) {
+		return false;
+	}
+	smtpd_read(s);
+	return buf_size(&s->in) > before;
+}
+
 static void
 smtpd_run(struct smtpd_session *s)
 {
@@ -220,18 +258,27 @@ smtpd_run(struct smtpd_session *s)
 		}
 		if (s->chunk_active) {
 			if (!smtpd_bdat_feed(s)) {
+				if (smtpd_read_more(s)) {
+					continue;
+				}
 				break;
 			}
 			continue;
 		}
 		if (s->state == SMTPD_S_DATA) {
 			if (!smtpd_data_feed(s)) {
+				if (smtpd_read_more(s)) {
+					continue;
+				}
 				break;
 			}
 			continue;
 		}
 		len = smtpd_next_line(s);
 		if (len == 0) {
+			if (smtpd_read_more(s)) {
+				continue;
+			}
 			break;
 		}
 		if (s->discard_line) {
@@ -245,6 +292,10 @@ smtpd_run(struct smtpd_session *s)
 			break;
 		}
 		buf_consume(&s->in, len);
+		if (s->tls_hs != NULL) {
+			smtpd_tls_start(s); /* STARTTLS answered */
+			return;
+		}
 		if (s->srv->max_errors != 0 &&
 		    s->errors >= s->srv->max_errors &&
 		    s->state != SMTPD_S_CLOSING) {
@@ -272,7 +323,7 @@ smtpd_read(struct smtpd_session *s)
 	if (buf_room(&s->in) == 0) {
 		return;
 	}
-	r = net_read(s->io.fd, buf_tail(&s->in), buf_room(&s->in));
+	r = smtpd_io_read(s, buf_tail(&s->in), buf_room(&s->in));
 	if (r > 0) {
 		buf_commit(&s->in, (size_t)r);
 		smtpd_arm_timer(s);
@@ -300,6 +351,10 @@ smtpd_on_io(struct ev_io *io, uint32_t events)
 {
 	struct smtpd_session *s = container_of(io, struct smtpd_session, io);
 
+	if (s->tls_hs != NULL) {
+		smtpd_tls_on_io(s, events);
+		return;
+	}
 	if (s->state == SMTPD_S_GREET_WAIT) {
 		smtpd_greet(s); /* input before the greeting: refused there */
 		return;
@@ -334,8 +389,9 @@ smtpd_on_timer(struct ev_timer *t)
 		return;
 	}
 	log_info("%s smtp in timeout state=%s", s->id,
-	    smtpd_state_names[s->state]);
-	if (s->state == SMTPD_S_CLOSING || s->write_blocked) {
+	    s->tls_hs != NULL ? "tls-handshake" : smtpd_state_names[s->state]);
+	if (s->state == SMTPD_S_CLOSING || s->write_blocked ||
+	    s->tls_hs != NULL) {
 		smtpd_close(s, "timeout"); /* the client does not read */
 		return;
 	}
@@ -433,10 +489,11 @@ smtpd_resume(struct smtpd_session *s)
 void
 smtpd_session_kick(struct smtpd_session *s)
 {
-	if (s->state != SMTPD_S_DRAIN && s->state != SMTPD_S_CLOSING) {
+	if (s->state != SMTPD_S_DRAIN && s->state != SMTPD_S_CLOSING &&
+	    s->tls_hs == NULL) {
 		buf_reset(&s->out);
 		smtpd_reply(s, SMTP_R_SHUTDOWN, smtpd_hostname(s));
-		(void)net_write(s->io.fd, buf_data(&s->out), buf_size(&s->out));
+		(void)smtpd_io_write(s, buf_data(&s->out), buf_size(&s->out));
 	}
 	smtpd_close(s, "shutdown");
 }

@@ -23,8 +23,8 @@
  * mbedtls/check_config.h is included by mbedtls/build_info.h after this file
  * (3.x), so inconsistent choices fail the build; it is not included here.
  *
- * Kconfig: tern's generated autoconf.h (#define CONFIG_X 1) is included so
- * that options can switch parts of this file later.  Changing it rebuilds the
+ * Kconfig: tern's generated autoconf.h (#define CONFIG_X 1) is included:
+ * CONFIG_TLS_OUT_KB sizes the output records.  Changing it rebuilds the
  * library (tools/deps.mk).
  */
 #ifndef TERN_MBEDTLS_CONFIG_H
@@ -38,6 +38,9 @@
 #define MBEDTLS_HAVE_TIME_DATE /* X.509 validity periods */
 #define MBEDTLS_PLATFORM_C
 #define MBEDTLS_PLATFORM_MEMORY /* lets tern hook calloc/free */
+/* tern: every mbedTLS allocation from one block of the start-up arena */
+#define MBEDTLS_MEMORY_BUFFER_ALLOC_C
+#define MBEDTLS_MEMORY_ALIGN_MULTIPLE 16 /* its default 4 misaligns structs */
 #define MBEDTLS_NO_PLATFORM_ENTROPY
 #define MBEDTLS_ENTROPY_HARDWARE_ALT /* tern: mbedtls_hardware_poll() */
 
@@ -88,6 +91,8 @@
 
 /* PSA crypto: TLS 1.3 is built on it; call psa_crypto_init() at start */
 #define MBEDTLS_PSA_CRYPTO_C
+/* key slots grow with the handshakes in flight (from tern's TLS heap) */
+#define MBEDTLS_PSA_KEY_STORE_DYNAMIC
 
 /* X.509 */
 #define MBEDTLS_X509_USE_C
@@ -109,6 +114,16 @@
 #define MBEDTLS_SSL_SERVER_NAME_INDICATION
 #define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE /* TLS 1.3 needs it */
 #define MBEDTLS_SSL_ALL_ALERT_MESSAGES
+/*
+ * Not here, on purpose: MBEDTLS_SSL_RENEGOTIATION (no renegotiation),
+ * MBEDTLS_SSL_SESSION_TICKETS and the session cache (no resumption), CBC
+ * and static-RSA suites. Input records stay 16 KiB (a peer may send
+ * them); output records are as large as Kconfig's TLS_OUT_KB, which the
+ * certificate chain must fit in.
+ */
+#ifdef CONFIG_TLS_OUT_KB
+#define MBEDTLS_SSL_OUT_CONTENT_LEN (CONFIG_TLS_OUT_KB * 1024)
+#endif
 
 /* Diagnostics: mbedtls_strerror() for log lines, version for the banner */
 #define MBEDTLS_ERROR_C

@@ -1015,14 +1015,14 @@ class PostfixPeer:
     configuration: mail for `domain` is accepted (nothing else: mynetworks
     holds no loopback address) and handed to a pipe transport that writes
     each message into out/<queue id>; the log goes to a file
-    (maillog_file). extra: more main.cf lines (e.g.
-    "smtpd_discard_ehlo_keywords = 8bitmime" for a peer without 8BITMIME)."""
+    (maillog_file). main_extra, master_extra: more main.cf and master.cf
+    lines (e.g. "smtpd_discard_ehlo_keywords = 8bitmime" for a peer without
+    8BITMIME, or TLS settings and the tlsmgr service)."""
 
     def __init__(self, keep_dir, domain, port=None, main_extra="",
                  master_extra="", final=False):
-        """port: listen there (default a free one); main_extra,
-        master_extra: lines appended to main.cf and master.cf; final: the
-        pipe is a final delivery (pipe's flag X: its success reports say
+        """port: listen there (default a free one); final: the pipe is a
+        final delivery (pipe's flag X: its success reports say
         "delivered", not "relayed")."""
         import tempfile
         bl = _benchlib()

@@ -736,6 +736,51 @@ conf_render(const char *in, size_t len, struct tu_out *o)
 	conf_free(c);
 }
 
+/* tls settings: a server's certificate and require, connector policies */
+static void
+test_tls(void **state)
+{
+	struct conf *c = conf_t_ok(
+	    SRV("\ttls cert /c.pem key \"/k k.pem\"\n\ttls require yes\n")
+	        "connector a {\n\taddress-space *\n\troute mx\n"
+	        "\ttls verify\n}\n"
+	        "connector b {\n\taddress-space x.test\n\troute mx\n"
+	        "\ttls ca /ca.pem\n\ttls required\n}\n"
+	        "connector d {\n\taddress-space y.test\n\troute mx\n}\n"
+	        "connector e {\n\taddress-space z.test\n\troute mx\n"
+	        "\ttls none\n}\n");
+	const struct conf_server *s = conf_t_server(c, "s");
+
+	assert_string_equal(s->tls_cert, "/c.pem");
+	assert_string_equal(s->tls_key, "/k k.pem");
+	assert_true(s->tls_require);
+	assert_int_equal(s->tls_line, 3);
+	assert_null(s->tls_cred); /* loaded by the TLS part, not the parser */
+	assert_int_equal(c->nconnectors, 4);
+	assert_int_equal(c->connectors[0].tls, CONF_TLS_VERIFY);
+	assert_string_equal(c->connectors[0].tls_ca,
+	    "/etc/ssl/certs/ca-certificates.crt");
+	assert_int_equal(c->connectors[1].tls, CONF_TLS_REQUIRED);
+	assert_string_equal(c->connectors[1].tls_ca, "/ca.pem");
+	assert_int_equal(c->connectors[2].tls, CONF_TLS_OPPORTUNISTIC);
+	assert_int_equal(c->connectors[3].tls, CONF_TLS_NONE);
+	conf_free(c);
+	c = conf_t_ok(SRV(""));
+	assert_null(conf_t_server(c, "s")->tls_cert);
+	assert_false(conf_t_server(c, "s")->tls_require);
+	conf_free(c);
+	conf_t_bad(SRV("\ttls cert /c.pem\n"), 3);
+	conf_t_bad(SRV("\ttls cert /c.pem key\n"), 3);
+	conf_t_bad(SRV("\ttls require maybe\n"), 3);
+	conf_t_bad(SRV("\ttls\n"), 3);
+	conf_t_bad(SRV("") "connector a {\n\taddress-space *\n\troute mx\n"
+	                   "\ttls sometimes\n}\n",
+	    7);
+	conf_t_bad(SRV("") "connector a {\n\taddress-space *\n\troute mx\n"
+	                   "\ttls ca\n}\n",
+	    7);
+}
+
 int
 main(void)
 {
@@ -755,6 +800,7 @@ main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_include_loop),
 		cmocka_unit_test(test_two_confs),
+		cmocka_unit_test(test_tls),
 	};
 
 	return tu_run("conf", tests, ARRAY_SIZE(tests), "conf", conf_render);

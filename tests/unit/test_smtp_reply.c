@@ -17,8 +17,8 @@ static bool
 reply_code_known(unsigned code)
 {
 	static const unsigned codes[] = { 211, 214, 220, 221, 250, 251, 252,
-		354, 421, 450, 451, 452, 455, 500, 501, 502, 503, 504, 550, 551,
-		552, 553, 554, 555 };
+		354, 421, 450, 451, 452, 454, 455, 500, 501, 502, 503, 504, 530,
+		550, 551, 552, 553, 554, 555 };
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(codes); i++) {
@@ -113,7 +113,10 @@ test_enhanced_present(void **state)
 	}
 }
 
-/* RFC 5321 4.2: 220, 221 and 421 begin with the server's domain. */
+/*
+ * RFC 5321 4.2: 220, 221 and 421 begin with the server's domain (not the
+ * 220 to STARTTLS, whose text RFC 3207 4 gives).
+ */
 static void
 test_domain_first(void **state)
 {
@@ -122,6 +125,9 @@ test_domain_first(void **state)
 	for (r = SMTP_R_NONE + 1; r < SMTP_R_COUNT; r++) {
 		const struct smtp_reply *rp = smtp_reply_get((enum smtp_r)r);
 
+		if (r == SMTP_R_STARTTLS_GO) {
+			continue;
+		}
 		if (rp->code == 220 || rp->code == 221 || rp->code == 421) {
 			if (strncmp(rp->text, "%s ", 3) != 0) {
 				fail_msg("reply %d (%u): \"%s\"", r, rp->code,
