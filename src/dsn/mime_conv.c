@@ -38,6 +38,9 @@
 
 #define MIME_LINE_MAX 998 /* RFC 5322 2.1.1, without the CRLF */
 
+/* one per outbound connection (src/deliver/smtpc.h) */
+_Static_assert(sizeof(struct mime_conv) <= 3072, "mime_conv grew");
+
 enum mime_state { MIME_S_HDR, MIME_S_LEAF, MIME_S_PRE, MIME_S_EPI };
 
 /* r_flags: why a region is not 7bit */
