@@ -38,6 +38,9 @@
 
 #define MIME_LINE_MAX 998 /* RFC 5322 2.1.1, without the CRLF */
 
+/* one per outbound connection (src/deliver/smtpc.h) */
+_Static_assert(sizeof(struct mime_conv) <= 3072, "mime_conv grew");
+
 enum mime_state { MIME_S_HDR, MIME_S_LEAF, MIME_S_PRE, MIME_S_EPI };
 
 /* r_flags: why a region is not 7bit */
@@ -302,12 +305,12 @@ mime_conv_region_end(struct mime_conv *c, bool eof, struct mime_out *o)
 	if (c->pass == MIME_PASS_PLAN) {
 		if (c->state == MIME_S_LEAF) {
 			mime_conv_leaf_plan(c);
-		} else if (c->r_flags &
-		    (MIME_F_8BIT | MIME_F_NUL | MIME_F_LONG)) {
+		} else if (c->r_flags != 0 || c->held_eol == 1) {
+			/* copied with CRLF: a bare line end would change */
 			c->dirty = true;
 			mime_conv_fail(c,
-			    "8-bit data outside the MIME parts (preamble "
-			    "or epilogue)");
+			    "8-bit data, NUL or a bare CR/LF outside the MIME "
+			    "parts (preamble or epilogue)");
 		}
 		return;
 	}
@@ -431,14 +434,21 @@ mime_conv_hdr_end(struct mime_conv *c, struct mime_out *o)
 	mime_conv_region_start(c, MIME_S_LEAF);
 }
 
-/* Whatever is open ends: a header section first becomes its body. */
+/*
+ * Whatever is open ends: a header section first becomes its body. At the
+ * end of the text inside a multipart never closed, the last line end is
+ * not content but the end of the part, as at a boundary (so Python's
+ * email package reads it).
+ */
 static void
-mime_conv_close(struct mime_conv *c, bool eof, struct mime_out *o)
+mime_conv_close(struct mime_conv *c, bool at_end, struct mime_out *o)
 {
 	while (c->state == MIME_S_HDR) {
 		mime_conv_hdr_end(c, o);
 	}
-	mime_conv_region_end(c, eof, o);
+	/* a multipart whose boundary never came is read as one body */
+	mime_conv_region_end(c,
+	    at_end && (c->depth == 0 || c->state == MIME_S_PRE), o);
 }
 
 /* peek[] is a boundary line of frame i: 1 "--b", 2 "--b--". */
@@ -524,6 +534,10 @@ mime_conv_line_end(struct mime_conv *c, const char *eol, size_t n,
 	if (!c->in_line) {
 		c->line_complete = true;
 		mime_conv_line_start(c, o);
+	}
+	if (n == 1 &&
+	    (c->boundary_line || c->blank_line || c->state == MIME_S_HDR)) {
+		c->dirty = true; /* 7bit has CRLF only: this one is rewritten */
 	}
 	if (!c->boundary_line && !c->blank_line) {
 		if (c->state == MIME_S_HDR) {

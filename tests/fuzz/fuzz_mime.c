@@ -38,6 +38,7 @@ fuzz_emit(const uint8_t *data, size_t size, size_t piece, uint64_t seed,
 	unsigned char stage[MIME_OUT_RESERVE + 97];
 	struct mime_out o;
 	size_t pos = 0, len = 0, n, used;
+	bool ended;
 
 	mime_conv_start(&fuzz_conv, MIME_PASS_EMIT);
 	for (;;) {
@@ -49,13 +50,14 @@ fuzz_emit(const uint8_t *data, size_t size, size_t piece, uint64_t seed,
 			FUZZ_CHECK(used <= n && used > 0);
 			pos += used;
 		}
-		if (pos == size && o.cap - o.len >= MIME_OUT_RESERVE) {
+		ended = pos == size && o.cap - o.len >= MIME_OUT_RESERVE;
+		if (ended) {
 			mime_conv_end(&fuzz_conv, &o);
 		}
 		FUZZ_CHECK(len + o.len <= sizeof(fuzz_text[0]));
 		memcpy(text + len, stage, o.len);
 		len += o.len;
-		if (pos == size && o.cap - o.len >= MIME_OUT_RESERVE) {
+		if (ended) {
 			return len;
 		}
 	}

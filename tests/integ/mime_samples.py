@@ -5,7 +5,9 @@ One source for three uses: the golden inputs of the C unit test
 --write`), tests/integ/test_mime.py (which decodes the golden outputs and
 relays the samples through tern to a peer without 8BITMIME), and the fuzz
 corpus seeds. SAMPLES maps a name to (message bytes, expected verdict):
-"convert", "clean" (already 7bit, sent as it is) or "impossible" (5.6.3).
+"convert", "clean" (already 7bit, sent as it is), "impossible" (5.6.3),
+or "any" for the random ones (whatever the converter says, but a
+conversion must decode to the original).
 """
 import email
 import email.policy
@@ -139,6 +141,81 @@ def _samples():
 
 
 SAMPLES = _samples()
+
+
+# ---- random messages (a fixed seed: the golden files stay the same) ----------
+
+def _random_samples(seed=20261128, n=24):
+    """Random MIME trees with hostile corners: 8-bit, NUL, bare CR/LF,
+    long lines, dots, unclosed and missing boundaries, nested
+    message/rfc822, digests, every CTE label. Their verdict is whatever
+    the converter says; when it converts, the result must decode to the
+    original (tests/integ/test_mime.py)."""
+    import random
+    R = random.Random(seed)
+    eols = [CRLF] * 8 + [b"\n", b"\r"]
+
+    def eol():
+        return R.choice(eols)
+
+    def text_body():
+        out = b""
+        for _ in range(R.randint(0, 5)):
+            k = R.random()
+            if k < 0.3:
+                line = "Grüße ça ½ €".encode()
+            elif k < 0.4:
+                line = b"." * R.randint(1, 3)
+            elif k < 0.45:
+                line = b"x" * R.randint(990, 1010)
+            elif k < 0.6:
+                line = bytes(R.getrandbits(8) for _ in range(R.randint(0, 30)))
+            elif k < 0.7:
+                line = b"trailing  \t"
+            elif k < 0.75:
+                line = b"--notb"
+            else:
+                line = b"plain ascii = line"
+            out += line + eol()
+        return out[:-1] if out and R.random() < 0.2 else out
+
+    def entity(depth):
+        h = []
+        r = R.random()
+        cte = R.choice([None, b"7bit", b"8bit", b"binary", b"8BIT"])
+        if depth < 4 and r < 0.3:
+            bd = b"b%d_%d" % (depth, R.randint(0, 999))
+            h.append(b"Content-Type: multipart/" + R.choice(
+                [b"mixed", b"alternative", b"digest"]) +
+                b"; boundary=\"" + bd + b"\"")
+            body = R.choice([b"", b"preamble\r\n"])
+            for _ in range(R.randint(0, 3)):
+                body += b"--" + bd + eol() + entity(depth + 1) + eol()
+            if R.random() < 0.85:
+                body += (b"--" + bd + b"--" + R.choice([b"", b"  "]) + eol() +
+                         R.choice([b"", b"epilogue\r\n"]))
+        elif depth < 4 and r < 0.4:
+            h.append(b"Content-Type: message/rfc822")
+            body = b"MIME-Version: 1.0\r\nSubject: inner\r\n" + entity(
+                depth + 1)
+        else:
+            if R.random() < 0.8:
+                h.append(b"Content-Type: " + R.choice(
+                    [b"text/plain; charset=utf-8", b"application/pdf",
+                     b"image/png", b"TEXT/html"]))
+            body = text_body()
+        if cte:
+            h.append(b"Content-Transfer-Encoding: " + cte)
+        if R.random() < 0.2:
+            h.append(b"X-Folded: a\r\n b")
+        return b"".join(x + CRLF for x in h) + CRLF + body
+
+    return {"random_%02d" % i: (b"From: a@example.org\r\nMIME-Version: 1.0"
+                                b"\r\n" + entity(0), "any")
+            for i in range(n)}
+
+
+SAMPLES.update(_random_samples())
 
 
 def leaves(data):

@@ -56,7 +56,7 @@ def test_golden_decodes_to_original(name):
     with open(os.path.join(GOLDEN, name + ".in"), "rb") as f:
         assert f.read() == original, "run mime_samples.py --write"
     verdict, converted = golden(name)
-    assert verdict == expected
+    assert verdict == expected or expected == "any"
     if converted is None:
         return
     assert is_7bit(converted)
