@@ -6,7 +6,9 @@ obj-y += core/arena.o core/pool.o core/buf.o core/ev.o core/log.o core/str.o \
 	core/rand.o core/date.o core/crc32c.o core/fs.o
 obj-y += net/net_sock.o
 obj-y += tls/tls_version.o tls/tls_entropy.o
-obj-y += conf/conf_parse.o conf/conf_build.o conf/conf_load.o conf/conf_route.o
+obj-$(CONFIG_SASL) += tls/tls_crypto.o
+obj-y += conf/conf_parse.o conf/conf_build.o conf/conf_load.o conf/conf_route.o \
+	conf/conf_auth.o
 obj-y += smtp/smtp_reply.o smtp/smtp_cmd.o smtp/smtp_path.o \
 	smtp/smtp_param.o smtp/smtp_data.o
 obj-y += smtp/smtpd_listen.o smtp/smtpd_session.o smtp/smtpd_cmd.o \
@@ -22,3 +24,10 @@ obj-y += route/dnsc_msg.o route/dnsc_cache.o route/dnsc.o route/dnsc_mx.o \
 obj-y += deliver/deliver_local.o deliver/smtpc.o deliver/smtpc_reply.o
 obj-$(CONFIG_SMTP_CHUNKING) += smtp/smtpd_bdat.o
 obj-y += admin/admin_ctl.o admin/admin_client.o
+obj-$(CONFIG_SASL) += sasl/sasl.o sasl/sasl_userdb.o sasl/sasl_crypt.o \
+	sasl/sasl_md4.o smtp/smtpd_auth.o admin/admin_user.o
+obj-$(CONFIG_SASL_PLAIN) += sasl/sasl_plain.o
+obj-$(CONFIG_SASL_LOGIN) += sasl/sasl_login.o
+obj-$(CONFIG_SASL_CRAM_MD5) += sasl/sasl_cram.o
+obj-$(CONFIG_SASL_SCRAM) += sasl/sasl_scram.o
+obj-$(CONFIG_SASL_NTLM) += sasl/sasl_ntlm.o

@@ -3,8 +3,8 @@
 #   format     clang-format (.clang-format) leaves src/ as it is
 #   cppcheck   no warnings (warning, portability, performance)
 #   layering   a part includes only its own headers and the one header of
-#              a lower part (core <- net <- conf <- tls, queue <- route <-
-#              deliver, smtp <- admin <- main)
+#              a lower part (core <- net <- conf <- tls <- sasl, queue <-
+#              route <- deliver, smtp <- admin <- main)
 #   prefixes   every function carries its file's prefix; none uses a
 #              prefix that musl, lwIP or mbedTLS owns
 #   ifdef      no #if/#ifdef in .c files (Kconfig removes whole files)
@@ -40,11 +40,12 @@ allowed() {
 	net) echo "" ;;
 	conf) echo "net" ;;
 	tls) echo "conf net" ;;
+	sasl) echo "conf net tls" ;;
 	queue) echo "conf" ;;
 	route) echo "conf net queue" ;;
-	deliver) echo "conf net queue route" ;;
-	smtp) echo "conf net queue route tls" ;;
-	admin) echo "conf net queue route deliver smtp tls" ;;
+	deliver) echo "conf net queue route sasl tls" ;;
+	smtp) echo "conf net queue route tls sasl" ;;
+	admin) echo "conf net queue route deliver smtp tls sasl" ;;
 	*) echo "*" ;;
 	esac
 }

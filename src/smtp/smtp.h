@@ -92,6 +92,21 @@ enum smtp_r {
 	SMTP_R_BDAT_OK,
 	SMTP_R_BDAT_SYNTAX,
 	SMTP_R_DATA_IN_BDAT,
+	/* SMTP AUTH (RFC 4954) */
+	SMTP_R_AUTH_OK,
+	SMTP_R_AUTH_CHALLENGE,
+	SMTP_R_AUTH_FAILED,
+	SMTP_R_AUTH_ENCRYPT,
+	SMTP_R_AUTH_WEAK,
+	SMTP_R_AUTH_B64,
+	SMTP_R_AUTH_CANCEL,
+	SMTP_R_AUTH_TWICE,
+	SMTP_R_AUTH_IN_TXN,
+	SMTP_R_AUTH_MECH,
+	SMTP_R_AUTH_SYNTAX,
+	SMTP_R_AUTH_TEMP,
+	SMTP_R_AUTH_TOO_MANY,
+	SMTP_R_AUTH_TOO_LONG,
 	SMTP_R_COUNT
 };
 
@@ -175,12 +190,14 @@ struct smtp_mail_params {
 	enum smtp_body body; /* BODY= */
 	bool has_size;
 	bool smtputf8; /* SMTPUTF8 */
+	bool has_auth; /* AUTH=xtext or AUTH=<> (RFC 4954 5), checked only */
 };
 
 /* Which extensions the server offers: unknown ones are 555 5.5.4. */
 #define SMTP_EXT_SIZE 0x1u
 #define SMTP_EXT_8BITMIME 0x2u
 #define SMTP_EXT_SMTPUTF8 0x4u
+#define SMTP_EXT_AUTH 0x8u /* AUTH= on MAIL (RFC 4954 5) */
 
 /* The text after a MAIL path: " KEY[=VALUE] ..." (leading space included). */
 enum smtp_r smtp_mail_params_parse(const char *s, size_t len, unsigned ext,

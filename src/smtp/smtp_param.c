@@ -119,6 +119,32 @@ smtp_param_body(const struct smtp_param *p, enum smtp_body *body)
 	return SMTP_R_NONE;
 }
 
+/* RFC 4954 5: AUTH=<> or a mailbox in xtext (RFC 3461 4: "+" HEX HEX) */
+static enum smtp_r
+smtp_param_xtext(const struct smtp_param *p)
+{
+	size_t k;
+
+	if (p->val == NULL) {
+		return SMTP_R_PARAM_BAD;
+	}
+	if (p->val_len == 2 && memcmp(p->val, "<>", 2) == 0) {
+		return SMTP_R_NONE;
+	}
+	for (k = 0; k < p->val_len; k++) {
+		if (p->val[k] != '+') {
+			continue;
+		}
+		if (k + 2 >= p->val_len ||
+		    !strchr("0123456789ABCDEF", p->val[k + 1]) ||
+		    !strchr("0123456789ABCDEF", p->val[k + 2])) {
+			return SMTP_R_PARAM_BAD;
+		}
+		k += 2;
+	}
+	return SMTP_R_NONE;
+}
+
 static enum smtp_r
 smtp_param_mail_one(const struct smtp_param *p, unsigned ext,
     struct smtp_mail_params *mp)
@@ -142,6 +168,13 @@ smtp_param_mail_one(const struct smtp_param *p, unsigned ext,
 		}
 		mp->smtputf8 = true;
 		return p->val == NULL ? SMTP_R_NONE : SMTP_R_PARAM_BAD;
+	}
+	if (smtp_param_is(p, "AUTH") && (ext & SMTP_EXT_AUTH)) {
+		if (mp->has_auth) {
+			return SMTP_R_PARAM_DUP;
+		}
+		mp->has_auth = true;
+		return smtp_param_xtext(p);
 	}
 	return SMTP_R_PARAM_UNKNOWN;
 }

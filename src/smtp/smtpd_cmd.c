@@ -21,7 +21,8 @@ static unsigned
 smtpd_ext(void)
 {
 	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
-	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0);
+	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0) |
+	    (ENABLE_SASL ? SMTP_EXT_AUTH : 0);
 }
 
 /* "FROM:" / "TO:" then optional spaces (a common client habit). */
@@ -46,11 +47,14 @@ smtpd_ehlo_keywords(struct smtpd_session *s)
 {
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
 		IF_SMTP_SMTPUTF8("SMTPUTF8", )
-		    IF_SMTP_CHUNKING("CHUNKING", ) "ENHANCEDSTATUSCODES" };
+		    IF_SMTP_CHUNKING("CHUNKING", ) IF_SASL("AUTH", )
+		        "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
 
 	for (k = 0; k < n; k++) {
-		if (strcmp(kw[k], "SIZE") == 0) {
+		if (strcmp(kw[k], "AUTH") == 0) {
+			smtpd_auth_ehlo(s); /* never last */
+		} else if (strcmp(kw[k], "SIZE") == 0) {
 			buf_printf(&s->out, "250%cSIZE %llu\r\n",
 			    k + 1 < n ? '-' : ' ',
 			    (unsigned long long)s->srv->max_message_size);
@@ -254,7 +258,9 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 	 * parts here, and local parts of local domains are mailboxes.
 	 */
 	if (d != NULL ||
-	    (!p->domain_literal && conf_relay_allowed(s->srv, &s->peer))) {
+	    (!p->domain_literal && (conf_relay_allowed(s->srv, &s->peer) ||
+	                               (s->srv->relay_auth &&
+	                                   smtpd_authenticated(s))))) {
 		return smtpd_rcpt_queue(s, p->addr, domain, relay, 1);
 	}
 	return SMTP_R_RELAY_DENIED;
@@ -434,7 +440,8 @@ static const struct smtpd_cmd_def smtpd_cmds[] = {
 	    IF_SMTP_CHUNKING(smtpd_cmd_bdat)
 	        IF_NOT_SMTP_CHUNKING(smtpd_cmd_unimplemented) },
 	{ SMTP_V_STARTTLS, ANY_GREETED, smtpd_cmd_unimplemented },
-	{ SMTP_V_AUTH, ANY_GREETED, smtpd_cmd_unimplemented },
+	{ SMTP_V_AUTH, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT),
+	    IF_SASL(smtpd_cmd_auth) IF_NOT_SASL(smtpd_cmd_unimplemented) },
 	{ SMTP_V_ETRN, ANY_GREETED, smtpd_cmd_unimplemented },
 };
 
@@ -470,6 +477,10 @@ smtpd_command(struct smtpd_session *s, const char *line, size_t len)
 	enum smtp_r r;
 	size_t k;
 
+	if (smtpd_auth_busy(s)) {
+		smtpd_auth_line(s, line, len); /* RFC 4954 4: a response */
+		return;
+	}
 	r = smtp_cmd_parse(line, len, &c);
 	if (r != SMTP_R_NONE) {
 		smtpd_reply(s, r);

@@ -12,11 +12,17 @@
 static const char *
 smtpd_data_protocol(const struct smtpd_session *s)
 {
-	/* RFC 3848 / RFC 6531 4.3 "with" values */
+	/* RFC 3848 / RFC 6531 4.3 "with" values: [utf8][tls][auth] */
+	static const char *const with[2][2][2] = {
+		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
+		{ { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
+	};
+
 	if (!s->esmtp) {
 		return "SMTP";
 	}
-	return s->txn->params.smtputf8 ? "UTF8SMTP" : "ESMTP";
+	return with[s->txn->params.smtputf8][smtpd_tls_active(s)]
+		   [smtpd_authenticated(s)];
 }
 
 /* Received (RFC 5321 4.4, RFC 5322 3.6.7); Return-Path comes at delivery */
@@ -132,9 +138,10 @@ smtpd_on_commit(struct handle h, int rc)
 		s->session_bytes += t->data.size;
 		s->messages++;
 		log_info("%s smtp in id=%s accepted from=<%s> nrcpt=%u "
-		         "size=%llu",
+		         "size=%llu%s%s",
 		    s->id, queue_msg_idtext(t->qm), t->from.addr, t->nrcpt,
-		    (unsigned long long)t->data.size);
+		    (unsigned long long)t->data.size,
+		    smtpd_authenticated(s) ? " user=" : "", s->auth_user);
 		smtpd_reply(s, SMTP_R_QUEUED, queue_msg_idtext(t->qm));
 		t->qm = NULL; /* the queue's now */
 	}
