@@ -19,7 +19,7 @@
 #define SASL_USER_MAX 64 /* bytes of a user name (UTF-8) */
 #define SASL_PASS_MAX 256
 #define SASL_LINE_MAX 2048 /* a base64 response line, CRLF excluded */
-#define SASL_DATA_MAX 1536 /* decoded response or challenge */
+#define SASL_DATA_MAX 1200 /* decoded response or challenge */
 #define SASL_SCRAM_ITER 4096 /* RFC 7677: at least 4096 */
 #define SASL_SCRAM_SALT 16
 #define SASL_CRYPT_ROUNDS 5000 /* SHA-crypt default (spec) */

@@ -162,8 +162,8 @@ def _key(line):
     words = line.split()
     if not words:
         return ""
-    if words[0] == "timeout" and len(words) > 1:
-        return "timeout " + words[1]
+    if words[0] in ("timeout", "auth") and len(words) > 1:
+        return words[0] + " " + words[1]
     return words[0]
 
 
