@@ -105,8 +105,9 @@ admin_user_add(const char *path, struct sasl_db *db, const char *name,
 	int n, rc;
 
 	if (!sasl_user_name_ok(name, strlen(name))) {
-		fprintf(stderr, "%s: not a user name (1 to %d bytes, no spaces, "
-		                ":, =, ',' or #)\n",
+		fprintf(stderr,
+		    "%s: not a user name (1 to %d bytes, no spaces, "
+		    ":, =, ',' or #)\n",
 		    name, SASL_USER_MAX);
 		return 1;
 	}
@@ -119,8 +120,9 @@ admin_user_add(const char *path, struct sasl_db *db, const char *name,
 	rc = sasl_user_derive(&u, name, pw, (size_t)n);
 	tls_zero(pw, sizeof(pw));
 	if (rc < 0) {
-		fprintf(stderr, "%s: cannot derive the secrets (is the password "
-		                "UTF-8?)\n",
+		fprintf(stderr,
+		    "%s: cannot derive the secrets (is the password "
+		    "UTF-8?)\n",
 		    name);
 		return 1;
 	}
@@ -188,9 +190,9 @@ admin_user_run(const char *path, int argc, char **argv)
 	int rc, line;
 	bool add = argc >= 3 && strcmp(argv[1], "add") == 0;
 
-	if (!((add && (argc == 3 || (argc == 5 &&
-	                                strcmp(argv[3], "--password-file") ==
-	                                    0))) ||
+	if (!((add &&
+	          (argc == 3 ||
+	              (argc == 5 && strcmp(argv[3], "--password-file") == 0))) ||
 	        (argc == 3 && strcmp(argv[1], "del") == 0) ||
 	        (argc == 2 && strcmp(argv[1], "list") == 0))) {
 		admin_user_usage();

@@ -36,9 +36,10 @@ static bool
 conf_auth_bool(struct conf_ctx *cx, const struct conf_stmt *st, bool *v)
 {
 	if (st->nargs != 3 ||
-	    (strcmp(st->args[2], "yes") != 0 && strcmp(st->args[2], "no") != 0)) {
-		conf_error(cx, st->file, st->line,
-		    "auth %s takes yes or no", st->args[1]);
+	    (strcmp(st->args[2], "yes") != 0 &&
+	        strcmp(st->args[2], "no") != 0)) {
+		conf_error(cx, st->file, st->line, "auth %s takes yes or no",
+		    st->args[1]);
 		return false;
 	}
 	*v = st->args[2][0] == 'y';

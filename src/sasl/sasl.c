@@ -88,6 +88,11 @@ sasl_b64_decode(const char *in, size_t len, uint8_t *out, size_t size)
 			}
 			acc = (acc << 6) | (uint32_t)v;
 		}
+		/* RFC 4648 3.5: the pad bits must be zero (canonical) */
+		if ((pad == 1 && (acc & 0xff) != 0) ||
+		    (pad == 2 && (acc & 0xffff) != 0)) {
+			return -EINVAL;
+		}
 		if (n + 3 - pad > size) {
 			return -EMSGSIZE;
 		}

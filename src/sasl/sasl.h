@@ -147,8 +147,8 @@ struct sasl_mech {
 	 * an initial response, the first call). A challenge goes to out
 	 * (*outlen bytes, room SASL_DATA_MAX).
 	 */
-	enum sasl_rc (*step)(struct sasl_srv *x, const uint8_t *in,
-	    size_t len, bool has_in, uint8_t *out, size_t *outlen);
+	enum sasl_rc (*step)(struct sasl_srv *x, const uint8_t *in, size_t len,
+	    bool has_in, uint8_t *out, size_t *outlen);
 };
 
 extern const struct sasl_mech sasl_plain, sasl_login, sasl_cram, sasl_scram,

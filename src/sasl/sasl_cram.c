@@ -34,8 +34,8 @@ sasl_cram_challenge(struct sasl_srv *x, uint8_t *out, size_t *outlen)
 }
 
 static enum sasl_rc
-sasl_cram_step(struct sasl_srv *x, const uint8_t *in, size_t len,
-    bool has_in, uint8_t *out, size_t *outlen)
+sasl_cram_step(struct sasl_srv *x, const uint8_t *in, size_t len, bool has_in,
+    uint8_t *out, size_t *outlen)
 {
 	static const char hex[] = "0123456789abcdef";
 	const struct sasl_user *u;

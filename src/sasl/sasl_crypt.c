@@ -35,14 +35,15 @@ sasl_crypt_setting(const char *s, uint32_t *rounds, const char **salt,
 		if (end == s + 7 || *end != '$') {
 			return -EINVAL;
 		}
-		*rounds = v < 1000 ? 1000 : v > 999999999 ? 999999999 :
-		                                            (uint32_t)v;
+		*rounds = v < 1000 ? 1000 :
+		    v > 999999999  ? 999999999 :
+		                     (uint32_t)v;
 		*explicit_rounds = true;
 		s = end + 1;
 	}
 	*salt = s;
-	for (*slen = 0; s[*slen] != '\0' && s[*slen] != '$' &&
-	     *slen < SASL_CRYPT_SALT_MAX;
+	for (*slen = 0;
+	     s[*slen] != '\0' && s[*slen] != '$' && *slen < SASL_CRYPT_SALT_MAX;
 	     (*slen)++) {
 		;
 	}
@@ -60,8 +61,8 @@ sasl_crypt_repeat(struct tls_sha512 *h, const uint8_t *src, size_t len)
 }
 
 static void
-sasl_crypt_digest(const char *pw, size_t pwlen, const char *salt,
-    size_t slen, uint32_t rounds, uint8_t c[64])
+sasl_crypt_digest(const char *pw, size_t pwlen, const char *salt, size_t slen,
+    uint32_t rounds, uint8_t c[64])
 {
 	struct tls_sha512 h;
 	uint8_t b[64], dp[64], ds[64];
@@ -139,8 +140,8 @@ sasl_crypt_enc(char **o, uint8_t b2, uint8_t b1, uint8_t b0, int n)
 }
 
 int
-sasl_crypt_sha512(const char *pw, size_t pwlen, const char *setting,
-    char *out, size_t size)
+sasl_crypt_sha512(const char *pw, size_t pwlen, const char *setting, char *out,
+    size_t size)
 {
 	const char *salt;
 	size_t slen;

@@ -8,10 +8,11 @@
 #include "sasl/sasl.h"
 
 static enum sasl_rc
-sasl_login_step(struct sasl_srv *x, const uint8_t *in, size_t len,
-    bool has_in, uint8_t *out, size_t *outlen)
+sasl_login_step(struct sasl_srv *x, const uint8_t *in, size_t len, bool has_in,
+    uint8_t *out, size_t *outlen)
 {
-	static const char user_prompt[] = "Username:", pw_prompt[] = "Password:";
+	static const char user_prompt[] = "Username:",
+	                  pw_prompt[] = "Password:";
 
 	if (x->step == 0 && !has_in) {
 		x->step = 1;
@@ -32,8 +33,8 @@ sasl_login_step(struct sasl_srv *x, const uint8_t *in, size_t len,
 		return SASL_CONTINUE;
 	}
 	*outlen = 0;
-	return sasl_srv_password(x, x->user, strlen(x->user),
-	    (const char *)in, len);
+	return sasl_srv_password(x, x->user, strlen(x->user), (const char *)in,
+	    len);
 }
 
 const struct sasl_mech sasl_login = { "LOGIN", CONF_AUTH_LOGIN,

@@ -17,7 +17,7 @@ static void
 sasl_md4_block(uint32_t st[4], const uint8_t blk[64])
 {
 	static const uint8_t r1[4] = { 3, 7, 11, 19 }, r2[4] = { 3, 5, 9, 13 },
-			     r3[4] = { 3, 9, 11, 15 };
+	                     r3[4] = { 3, 9, 11, 15 };
 	static const uint8_t o3[16] = { 0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13,
 		3, 11, 7, 15 };
 	uint32_t x[16], v[4], t;
@@ -30,14 +30,14 @@ sasl_md4_block(uint32_t st[4], const uint8_t blk[64])
 	/* each step updates v[(-i) mod 4] from the other three, rotated */
 	for (i = 0; i < 16; i++) { /* round 1 */
 		uint32_t *a = &v[(4 - i % 4) % 4], b = v[(5 - i % 4) % 4],
-			 c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
+		         c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
 
 		t = *a + SASL_F(b, c, d) + x[i];
 		*a = SASL_ROTL(t, r1[i % 4]);
 	}
 	for (i = 0; i < 16; i++) { /* round 2 */
 		uint32_t *a = &v[(4 - i % 4) % 4], b = v[(5 - i % 4) % 4],
-			 c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
+		         c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
 		int k = (i % 4) * 4 + i / 4;
 
 		t = *a + SASL_G(b, c, d) + x[k] + 0x5a827999u;
@@ -45,7 +45,7 @@ sasl_md4_block(uint32_t st[4], const uint8_t blk[64])
 	}
 	for (i = 0; i < 16; i++) { /* round 3 */
 		uint32_t *a = &v[(4 - i % 4) % 4], b = v[(5 - i % 4) % 4],
-			 c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
+		         c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
 
 		t = *a + SASL_H(b, c, d) + x[o3[i]] + 0x6ed9eba1u;
 		*a = SASL_ROTL(t, r3[i % 4]);
@@ -58,8 +58,7 @@ sasl_md4_block(uint32_t st[4], const uint8_t blk[64])
 void
 sasl_md4(const void *data, size_t len, uint8_t out[16])
 {
-	uint32_t st[4] = { 0x67452301u, 0xefcdab89u, 0x98badcfeu,
-		0x10325476u };
+	uint32_t st[4] = { 0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u };
 	const uint8_t *p = data;
 	uint8_t blk[64];
 	size_t left = len, tail;
@@ -93,9 +92,11 @@ sasl_md4_utf16(const char *s, size_t len, uint8_t *out, size_t size)
 	while (i < len) {
 		uint8_t c = (uint8_t)s[i];
 		uint32_t cp;
-		int extra = c < 0x80 ? 0 : c >= 0xf0 ? 3 : c >= 0xe0 ? 2 :
-		    c >= 0xc2                         ? 1 :
-		                                        -1;
+		int extra = c < 0x80 ? 0 :
+		    c >= 0xf0        ? 3 :
+		    c >= 0xe0        ? 2 :
+		    c >= 0xc2        ? 1 :
+		                       -1;
 
 		if (extra < 0 || i + (size_t)extra >= len + (extra == 0)) {
 			return -EINVAL;
@@ -113,7 +114,8 @@ sasl_md4_utf16(const char *s, size_t len, uint8_t *out, size_t size)
 		if (cp >= 0x10000) {
 			cp -= 0x10000;
 			le_put16(out + n, (uint16_t)(0xd800 + (cp >> 10)));
-			le_put16(out + n + 2, (uint16_t)(0xdc00 + (cp & 0x3ff)));
+			le_put16(out + n + 2,
+			    (uint16_t)(0xdc00 + (cp & 0x3ff)));
 			n += 4;
 		} else {
 			le_put16(out + n, (uint16_t)cp);

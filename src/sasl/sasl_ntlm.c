@@ -79,8 +79,7 @@ sasl_ntlm_challenge(struct sasl_srv *x, const uint8_t *in, size_t len,
 	const char *host = x->hostname != NULL ? x->hostname : "localhost";
 	const char *dot = strchr(host, '.');
 	const char *dns = dot != NULL ? dot + 1 : host;
-	size_t hlen = strnlen(host, 48), dlen = strnlen(dns, 48), nb, n,
-	       info;
+	size_t hlen = strnlen(host, 48), dlen = strnlen(dns, 48), nb, n, info;
 	char netbios[16];
 
 	if (len < 16 || memcmp(in, sasl_ntlm_sig, 8) != 0 ||
@@ -228,8 +227,8 @@ sasl_ntlm_verify(struct sasl_srv *x, const uint8_t *m, size_t len)
 }
 
 static enum sasl_rc
-sasl_ntlm_step(struct sasl_srv *x, const uint8_t *in, size_t len,
-    bool has_in, uint8_t *out, size_t *outlen)
+sasl_ntlm_step(struct sasl_srv *x, const uint8_t *in, size_t len, bool has_in,
+    uint8_t *out, size_t *outlen)
 {
 	*outlen = 0;
 	if (x->step == 0) {
@@ -239,5 +238,4 @@ sasl_ntlm_step(struct sasl_srv *x, const uint8_t *in, size_t len,
 	return sasl_ntlm_verify(x, in, len);
 }
 
-const struct sasl_mech sasl_ntlm = { "NTLM", CONF_AUTH_NTLM,
-	sasl_ntlm_step };
+const struct sasl_mech sasl_ntlm = { "NTLM", CONF_AUTH_NTLM, sasl_ntlm_step };

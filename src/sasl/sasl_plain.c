@@ -9,8 +9,8 @@
 #include "sasl/sasl.h"
 
 static enum sasl_rc
-sasl_plain_step(struct sasl_srv *x, const uint8_t *in, size_t len,
-    bool has_in, uint8_t *out, size_t *outlen)
+sasl_plain_step(struct sasl_srv *x, const uint8_t *in, size_t len, bool has_in,
+    uint8_t *out, size_t *outlen)
 {
 	const char *p = (const char *)in, *nul1, *nul2;
 	size_t zlen, clen;

@@ -118,7 +118,8 @@ sasl_scram_first(struct sasl_srv *x, const char *in, size_t len, uint8_t *out,
 	}
 	u = sasl_srv_user(x, name, (size_t)n);
 	x->u.scram.known = u != NULL && (u->has & SASL_HAS_SCRAM) &&
-	    (zlen == 0 || (zlen == (size_t)n && memcmp(authz, name, zlen) == 0));
+	    (zlen == 0 ||
+	        (zlen == (size_t)n && memcmp(authz, name, zlen) == 0));
 	if (!x->u.scram.known) {
 		sasl_scram_fake_keys(&fake);
 		u = &fake;
@@ -155,8 +156,8 @@ sasl_scram_final_check(struct sasl_srv *x, const char *in, size_t len,
 	size_t vlen;
 	int n;
 
-	n = sasl_b64_encode((const uint8_t *)x->u.scram.gs2,
-	    x->u.scram.gs2_len, cb, sizeof(cb));
+	n = sasl_b64_encode((const uint8_t *)x->u.scram.gs2, x->u.scram.gs2_len,
+	    cb, sizeof(cb));
 	if (n < 0 || !sasl_scram_attr(&p, end, 'c', &v, &vlen) ||
 	    vlen != (size_t)n || memcmp(v, cb, vlen) != 0 ||
 	    !sasl_scram_attr(&p, end, 'r', &v, &vlen) ||
@@ -172,8 +173,7 @@ sasl_scram_final_check(struct sasl_srv *x, const char *in, size_t len,
 		return false;
 	}
 	*wo_len = (size_t)(pp - in) - 1;
-	return sasl_b64_decode(pp + 2, (size_t)(end - pp - 2), proof, 32) ==
-	    32;
+	return sasl_b64_decode(pp + 2, (size_t)(end - pp - 2), proof, 32) == 32;
 }
 
 static enum sasl_rc
@@ -187,7 +187,8 @@ sasl_scram_final(struct sasl_srv *x, const char *in, size_t len, uint8_t *out,
 	char v[64];
 	bool ok;
 
-	if (len > SASL_DATA_MAX || !sasl_scram_final_check(x, in, len, &wo, proof)) {
+	if (len > SASL_DATA_MAX ||
+	    !sasl_scram_final_check(x, in, len, &wo, proof)) {
 		return SASL_BAD;
 	}
 	/* AuthMessage = client-first-bare "," server-first "," final-wo-proof */
@@ -221,15 +222,15 @@ sasl_scram_final(struct sasl_srv *x, const char *in, size_t len, uint8_t *out,
 }
 
 static enum sasl_rc
-sasl_scram_step(struct sasl_srv *x, const uint8_t *in, size_t len,
-    bool has_in, uint8_t *out, size_t *outlen)
+sasl_scram_step(struct sasl_srv *x, const uint8_t *in, size_t len, bool has_in,
+    uint8_t *out, size_t *outlen)
 {
 	*outlen = 0;
 	switch (x->step) {
 	case 0:
-		return has_in ? sasl_scram_first(x, (const char *)in, len,
-		                    out, outlen) :
-		                SASL_CONTINUE; /* empty challenge first */
+		return has_in ?
+		    sasl_scram_first(x, (const char *)in, len, out, outlen) :
+		    SASL_CONTINUE; /* empty challenge first */
 	case 1:
 		return sasl_scram_final(x, (const char *)in, len, out, outlen);
 	default:

@@ -33,8 +33,26 @@ sasl_user_name_ok(const char *name, size_t len)
 	for (i = 0; i < len; i++) {
 		uint8_t c = (uint8_t)name[i];
 
-		if (c <= ' ' || c == 0x7f || c == ':' || c == '=' ||
-		    c == ',' || c == '#') {
+		if (c <= ' ' || c == 0x7f || c == ':' || c == '=' || c == ',' ||
+		    c == '#') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* SHA-crypt's alphabet, "$" and "rounds=" */
+static const char sasl_userdb_crypt_chars[] =
+    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz$=";
+
+static bool
+sasl_userdb_crypt_ok(const char *v, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (v[i] == '\0' ||
+		    strchr(sasl_userdb_crypt_chars, v[i]) == NULL) {
 			return false;
 		}
 	}
@@ -88,8 +106,8 @@ sasl_userdb_scram(const char *v, size_t len, struct sasl_user *u)
 	i = (size_t)sasl_b64_decode(c1 + 1, (size_t)(c2 - c1 - 1),
 	    u->scram_salt, sizeof(u->scram_salt));
 	if ((int)i <= 0 ||
-	    sasl_b64_decode(c2 + 1, (size_t)(c3 - c2 - 1), u->stored_key,
-	        32) != 32 ||
+	    sasl_b64_decode(c2 + 1, (size_t)(c3 - c2 - 1), u->stored_key, 32) !=
+	        32 ||
 	    sasl_b64_decode(c3 + 1, (size_t)(end - c3 - 1), u->server_key,
 	        32) != 32) {
 		return -EINVAL;
@@ -115,7 +133,8 @@ sasl_userdb_field(const char *f, size_t len, struct sasl_user *u)
 	vlen = len - klen - 1;
 	if (klen == 5 && memcmp(f, "crypt", 5) == 0) {
 		if (vlen < 4 || vlen >= sizeof(u->crypt) ||
-		    memcmp(v, "$6$", 3) != 0) {
+		    memcmp(v, "$6$", 3) != 0 ||
+		    !sasl_userdb_crypt_ok(v, vlen)) {
 			return -EINVAL;
 		}
 		memcpy(u->crypt, v, vlen);

@@ -59,10 +59,12 @@ smtpd_auth_init(const struct conf *c)
 	rc = sasl_userdb_load(c->users, &smtpd_auth_db, &line);
 	if (rc < 0) {
 		fatal("%s:%d: user database: %s", c->users, line,
-		    rc == -EINVAL     ? "bad line" :
-		        rc == -EEXIST ? "user given twice" :
-		        rc == -ENOSPC ? "more users than CONFIG_SASL_USERS_MAX" :
-		                        strerror(-rc));
+		    rc == -EINVAL ? "bad line" :
+		        rc == -EEXIST ?
+		                    "user given twice" :
+		        rc == -ENOSPC ?
+		                    "more users than CONFIG_SASL_USERS_MAX" :
+		                    strerror(-rc));
 	}
 	log_info("auth users=%u file=%s", smtpd_auth_db.n, c->users);
 }
@@ -237,8 +239,7 @@ smtpd_auth_result(struct smtpd_session *s, enum sasl_rc rc, size_t outlen)
 
 /* Decode a base64 response ("=" is empty); false: replied and ended. */
 static bool
-smtpd_auth_decode(struct smtpd_session *s, const char *p, size_t len,
-    size_t *n)
+smtpd_auth_decode(struct smtpd_session *s, const char *p, size_t len, size_t *n)
 {
 	int rc = 0;
 
@@ -247,8 +248,8 @@ smtpd_auth_decode(struct smtpd_session *s, const char *p, size_t len,
 	}
 	if (rc < 0) {
 		smtpd_auth_end(s);
-		smtpd_reply(s, rc == -EMSGSIZE ? SMTP_R_AUTH_TOO_LONG :
-		                                 SMTP_R_AUTH_B64);
+		smtpd_reply(s,
+		    rc == -EMSGSIZE ? SMTP_R_AUTH_TOO_LONG : SMTP_R_AUTH_B64);
 		return false;
 	}
 	*n = (size_t)rc;
@@ -322,8 +323,8 @@ smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *c)
 	enum smtp_r r = smtpd_auth_check(s);
 	struct handle h;
 
-	if (r == SMTP_R_NONE && (mlen == 0 ||
-	                            (sp != NULL && c->arg + c->arg_len == sp + 1))) {
+	if (r == SMTP_R_NONE &&
+	    (mlen == 0 || (sp != NULL && c->arg + c->arg_len == sp + 1))) {
 		r = SMTP_R_AUTH_SYNTAX;
 	}
 	m = r == SMTP_R_NONE ? sasl_mech_find(c->arg, mlen) : NULL;
@@ -341,8 +342,8 @@ smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *c)
 	memset(&s->auth->delay, 0, sizeof(s->auth->delay));
 	s->auth->session = s->h;
 	sasl_srv_init(&s->auth->x, m, &smtpd_auth_db, smtpd_hostname(s));
-	if (sp != NULL && !smtpd_auth_decode(s, sp + 1,
-	                      c->arg_len - (mlen + 1), &n)) {
+	if (sp != NULL &&
+	    !smtpd_auth_decode(s, sp + 1, c->arg_len - (mlen + 1), &n)) {
 		return;
 	}
 	smtpd_auth_step(s, sp != NULL, n);

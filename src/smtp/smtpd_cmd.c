@@ -46,9 +46,8 @@ static void
 smtpd_ehlo_keywords(struct smtpd_session *s)
 {
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
-		IF_SMTP_SMTPUTF8("SMTPUTF8", )
-		    IF_SMTP_CHUNKING("CHUNKING", ) IF_SASL("AUTH", )
-		        "ENHANCEDSTATUSCODES" };
+		IF_SMTP_SMTPUTF8("SMTPUTF8", ) IF_SMTP_CHUNKING("CHUNKING", )
+		    IF_SASL("AUTH", ) "ENHANCEDSTATUSCODES" };
 	size_t k, n = ARRAY_SIZE(kw);
 
 	for (k = 0; k < n; k++) {
@@ -258,9 +257,9 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p)
 	 * parts here, and local parts of local domains are mailboxes.
 	 */
 	if (d != NULL ||
-	    (!p->domain_literal && (conf_relay_allowed(s->srv, &s->peer) ||
-	                               (s->srv->relay_auth &&
-	                                   smtpd_authenticated(s))))) {
+	    (!p->domain_literal &&
+	        (conf_relay_allowed(s->srv, &s->peer) ||
+	            (s->srv->relay_auth && smtpd_authenticated(s))))) {
 		return smtpd_rcpt_queue(s, p->addr, domain, relay, 1);
 	}
 	return SMTP_R_RELAY_DENIED;

@@ -22,7 +22,7 @@ smtpd_data_protocol(const struct smtpd_session *s)
 		return "SMTP";
 	}
 	return with[s->txn->params.smtputf8][smtpd_tls_active(s)]
-		   [smtpd_authenticated(s)];
+	           [smtpd_authenticated(s)];
 }
 
 /* Received (RFC 5321 4.4, RFC 5322 3.6.7); Return-Path comes at delivery */

@@ -192,9 +192,9 @@ smtpd_next_line(struct smtpd_session *s)
 	if (len == 0 && buf_room(&s->in) == 0 && s->in.off == 0) {
 		/* RFC 5321 4.5.3.1.4: no command is this long */
 		if (!s->discard_line) {
-			smtpd_reply(s, smtpd_auth_busy(s) ?
-			        SMTP_R_AUTH_TOO_LONG :
-			        SMTP_R_LINE_TOO_LONG);
+			smtpd_reply(s,
+			    smtpd_auth_busy(s) ? SMTP_R_AUTH_TOO_LONG :
+			                         SMTP_R_LINE_TOO_LONG);
 			smtpd_auth_end(s);
 		}
 		s->discard_line = true;

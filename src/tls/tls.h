@@ -31,8 +31,8 @@ void tls_sha512_start(struct tls_sha512 *h);
 void tls_sha512_update(struct tls_sha512 *h, const void *data, size_t len);
 /* Writes the digest and wipes the state. */
 void tls_sha512_finish(struct tls_sha512 *h, uint8_t out[TLS_SHA512_LEN]);
-void tls_hmac_sha256(const void *key, size_t klen, const void *data,
-    size_t len, uint8_t out[TLS_SHA256_LEN]);
+void tls_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
+    uint8_t out[TLS_SHA256_LEN]);
 void tls_hmac_md5(const void *key, size_t klen, const void *data, size_t len,
     uint8_t out[TLS_MD5_LEN]);
 /*

@@ -154,8 +154,8 @@ tls_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt, size_t slen,
 	if (iter == 0 || outlen > UINT32_MAX) {
 		return -EINVAL;
 	}
-	return mbedtls_pkcs5_pbkdf2_hmac_ext(MBEDTLS_MD_SHA256, pw, pwlen,
-	           salt, slen, iter, (uint32_t)outlen, out) == 0 ?
+	return mbedtls_pkcs5_pbkdf2_hmac_ext(MBEDTLS_MD_SHA256, pw, pwlen, salt,
+	           slen, iter, (uint32_t)outlen, out) == 0 ?
 	    0 :
 	    -EINVAL;
 }
