@@ -25,7 +25,8 @@ obj-y += deliver/deliver_local.o deliver/smtpc.o deliver/smtpc_reply.o
 obj-$(CONFIG_SMTP_CHUNKING) += smtp/smtpd_bdat.o
 obj-y += admin/admin_ctl.o admin/admin_client.o
 obj-$(CONFIG_SASL) += sasl/sasl.o sasl/sasl_userdb.o sasl/sasl_crypt.o \
-	sasl/sasl_md4.o smtp/smtpd_auth.o admin/admin_user.o
+	sasl/sasl_md4.o sasl/sasl_client.o smtp/smtpd_auth.o admin/admin_user.o \
+	deliver/smtpc_auth.o
 obj-$(CONFIG_SASL_PLAIN) += sasl/sasl_plain.o
 obj-$(CONFIG_SASL_LOGIN) += sasl/sasl_login.o
 obj-$(CONFIG_SASL_CRAM_MD5) += sasl/sasl_cram.o

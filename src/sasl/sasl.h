@@ -169,4 +169,35 @@ sasl_srv_user(struct sasl_srv *x, const char *name, size_t len);
 enum sasl_rc sasl_srv_password(struct sasl_srv *x, const char *name,
     size_t nlen, const char *pw, size_t pwlen);
 
+/* ---- client exchanges (outbound AUTH, sasl_client.c) ---------------- */
+
+/* One exchange as a client; zeroised when it ends. */
+struct sasl_cli {
+	unsigned mech; /* CONF_AUTH_* */
+	const char *user;
+	const char *pass;
+	uint32_t step;
+	char bare[SASL_USER_MAX * 3 + 64]; /* SCRAM client-first-bare */
+	uint8_t server_sig[32];
+};
+
+/* The strongest mechanism of `offered` the client has, or 0. */
+unsigned sasl_cli_choose(unsigned offered);
+const char *sasl_cli_name(unsigned mech);
+/* Mechanism names of an EHLO AUTH keyword's value -> CONF_AUTH_* bits. */
+unsigned sasl_cli_parse_mechs(const char *s, size_t len);
+/*
+ * Start: *has_ir tells if out holds an initial response. 0, or -EINVAL
+ * (unknown mechanism, a user name that cannot be sent).
+ */
+int sasl_cli_start(struct sasl_cli *c, unsigned mech, const char *user,
+    const char *pass, uint8_t *out, size_t *outlen, bool *has_ir);
+/* A 334 challenge (decoded) -> the response. 0, or -EINVAL (a bad or
+ * forged server message: SCRAM's ServerSignature is checked). */
+int sasl_cli_step(struct sasl_cli *c, const uint8_t *in, size_t len,
+    uint8_t *out, size_t *outlen);
+/* After 235: false if the mechanism had more to check (SCRAM v=). */
+bool sasl_cli_done(const struct sasl_cli *c);
+void sasl_cli_end(struct sasl_cli *c);
+
 #endif
