@@ -81,7 +81,7 @@ smtpd_auth_ehlo(struct smtpd_session *s)
 {
 	size_t k;
 
-	if (s->srv->auth_mechs == 0 || !smtpd_auth_allowed(s)) {
+	if (!smtpd_auth_offered(s)) {
 		return;
 	}
 	buf_printf(&s->out, "250-AUTH");

@@ -18,11 +18,11 @@ struct smtpd_cmd_def {
 };
 
 static unsigned
-smtpd_ext(void)
+smtpd_ext(const struct smtpd_session *s)
 {
 	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
 	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0) |
-	    (ENABLE_SASL ? SMTP_EXT_AUTH : 0);
+	    (smtpd_auth_offered(s) ? SMTP_EXT_AUTH : 0);
 }
 
 /* "FROM:" / "TO:" then optional spaces (a common client habit). */
@@ -113,7 +113,7 @@ smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *c,
 	if (r == SMTP_R_NONE) {
 		i += used;
 		r = smtp_mail_params_parse(c->arg + i, c->arg_len - i,
-		    smtpd_ext(), &t->params);
+		    smtpd_ext(s), &t->params);
 	}
 	if (r != SMTP_R_NONE) {
 		return r;
@@ -284,7 +284,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 	if (r == SMTP_R_NONE) {
 		i += used;
 		r = smtp_rcpt_params_parse(c->arg + i, c->arg_len - i,
-		    smtpd_ext());
+		    smtpd_ext(s));
 	}
 	if (r == SMTP_R_NONE && p.has_utf8 && !t->params.smtputf8) {
 		r = SMTP_R_NON_ASCII;

@@ -145,6 +145,13 @@ smtpd_auth_end(struct smtpd_session *s)
 {
 }
 #endif
+/* Is AUTH in this session's EHLO (mechanisms, and TLS or plaintext)? */
+static inline bool
+smtpd_auth_offered(const struct smtpd_session *s)
+{
+	return ENABLE_SASL && s->srv->auth_mechs != 0 &&
+	    (smtpd_tls_active(s) || s->srv->auth_plaintext);
+}
 static inline bool
 smtpd_auth_busy(const struct smtpd_session *s)
 {
