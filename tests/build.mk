@@ -98,8 +98,10 @@ TESTS_FUZZ_SRC_dns = src/route/dnsc_msg.c src/route/dnsc_cache.c $(TESTS_FUZZ_CO
 TESTS_FUZZ_SRC_userdb = $(wildcard src/sasl/*.c) \
 	src/tls/tls_crypto.c \
 	src/tls/tls_entropy.c $(TESTS_FUZZ_CORE)
+TESTS_FUZZ_SRC_sasl = $(TESTS_FUZZ_SRC_userdb)
 # mbedTLS for the harnesses that need it (headers and the host's libraries)
 TESTS_FUZZ_EXTRA_userdb = $(MBEDTLS_CFLAGS) $(MBEDTLS_LIBS)
+TESTS_FUZZ_EXTRA_sasl = $(TESTS_FUZZ_EXTRA_userdb)
 
 define tests_fuzz_rule
 $(TESTS_O)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(TESTS_FUZZ_SRC_$(1)) \

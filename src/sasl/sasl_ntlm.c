@@ -189,7 +189,9 @@ sasl_ntlm_verify(struct sasl_srv *x, const uint8_t *m, size_t len)
 	const uint8_t *nt, *dom, *usr;
 	size_t ntlen, dlen, ulen, n;
 	const struct sasl_user *u;
-	uint8_t id[2 * SASL_NTLM_NAME_MAX], key[16], proof[16];
+	/* user <= 64 UTF-16 units; an OEM domain doubles when widened */
+	uint8_t id[2 * SASL_USER_MAX * 2 + 2 * SASL_NTLM_NAME_MAX], key[16];
+	uint8_t proof[16];
 	uint8_t buf[8 + SASL_NTLM_BLOB_MAX];
 	char name[SASL_USER_MAX + 1];
 	bool unicode, ok;

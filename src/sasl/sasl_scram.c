@@ -226,6 +226,9 @@ sasl_scram_step(struct sasl_srv *x, const uint8_t *in, size_t len, bool has_in,
     uint8_t *out, size_t *outlen)
 {
 	*outlen = 0;
+	if (has_in && memchr(in, '\0', len) != NULL) {
+		return SASL_BAD; /* RFC 5802 7: no NUL in any message */
+	}
 	switch (x->step) {
 	case 0:
 		return has_in ?

@@ -503,6 +503,25 @@ test_ntlm(void **state)
 	le_put32(m + 40, 0xfffffff0u);
 	assert_int_equal(step(&x, (const char *)m, len, true, o, &n), SASL_BAD);
 	assert_int_equal(step(&x, (const char *)m, 40, true, o, &n), SASL_BAD);
+	/* OEM strings (no Unicode flag), the longest domain allowed */
+	{
+		static uint8_t big[512];
+		static char dom[257];
+
+		memset(dom, 'D', 256);
+		len = ntlm_type3(big, nt, 64, "User", "");
+		le_put16(big + 28, 256);
+		le_put32(big + 32, (uint32_t)len);
+		memcpy(big + len, dom, 256);
+		len += 256;
+		le_put16(big + 36, 4);
+		le_put32(big + 40, (uint32_t)len);
+		memcpy(big + len, "User", 4);
+		len += 4;
+		le_put32(big + 60, 0x00088202); /* OEM */
+		assert_int_equal(step(&x, (const char *)big, len, true, o, &n),
+		    SASL_FAIL);
+	}
 }
 
 static void
