@@ -174,6 +174,18 @@ smtpd_auth_on_delay(struct ev_timer *t)
 	smtpd_resume(s);
 }
 
+/* A user name for a log line: printable, no spaces (key=value) */
+static void
+smtpd_auth_log_name(char *out, size_t size, const char *name)
+{
+	char *p;
+
+	str_sanitize(out, size, name, strlen(name));
+	for (p = out; *p != '\0'; p++) {
+		*p = *p == ' ' ? '?' : *p;
+	}
+}
+
 static void
 smtpd_auth_failed(struct smtpd_session *s, enum smtp_r r)
 {
@@ -181,7 +193,7 @@ smtpd_auth_failed(struct smtpd_session *s, enum smtp_r r)
 	struct smtpd_auth_peer *p;
 	char user[SASL_USER_MAX + 1];
 
-	str_sanitize(user, sizeof(user), a->x.user, strlen(a->x.user));
+	smtpd_auth_log_name(user, sizeof(user), a->x.user);
 	s->auth_failures++;
 	log_info("%s smtp in auth failed mech=%s user=%s client=%s "
 	         "failures=%u",
@@ -217,8 +229,7 @@ smtpd_auth_result(struct smtpd_session *s, enum sasl_rc rc, size_t outlen)
 		return;
 	case SASL_OK:
 		str_copy(s->auth_user, a->x.user, sizeof(s->auth_user));
-		str_sanitize(b64, sizeof(b64), s->auth_user,
-		    strlen(s->auth_user));
+		smtpd_auth_log_name(b64, sizeof(b64), s->auth_user);
 		log_info("%s smtp in auth ok mech=%s user=%s", s->id,
 		    a->x.mech->name, b64);
 		smtpd_auth_end(s);
@@ -268,6 +279,13 @@ smtpd_auth_step(struct smtpd_session *s, bool has_in, size_t n)
 	smtpd_auth_result(s, rc, outlen);
 }
 
+/* The response is read: wipe it from the input buffer too. */
+static void
+smtpd_auth_wipe(const char *p, size_t len)
+{
+	tls_zero((char *)(uintptr_t)p, len);
+}
+
 void
 smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len)
 {
@@ -288,8 +306,10 @@ smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len)
 	if (len == 0) {
 		n = 0; /* an empty response (SCRAM's last, PLAIN's none) */
 	} else if (!smtpd_auth_decode(s, line, len, &n)) {
+		smtpd_auth_wipe(line, len);
 		return;
 	}
+	smtpd_auth_wipe(line, len);
 	smtpd_auth_step(s, true, n);
 }
 
@@ -342,9 +362,14 @@ smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *c)
 	memset(&s->auth->delay, 0, sizeof(s->auth->delay));
 	s->auth->session = s->h;
 	sasl_srv_init(&s->auth->x, m, &smtpd_auth_db, smtpd_hostname(s));
-	if (sp != NULL &&
-	    !smtpd_auth_decode(s, sp + 1, c->arg_len - (mlen + 1), &n)) {
-		return;
+	if (sp != NULL) {
+		bool ok = smtpd_auth_decode(s, sp + 1, c->arg_len - (mlen + 1),
+		    &n);
+
+		smtpd_auth_wipe(sp + 1, c->arg_len - (mlen + 1));
+		if (!ok) {
+			return;
+		}
 	}
 	smtpd_auth_step(s, sp != NULL, n);
 }
