@@ -524,6 +524,79 @@ test_ntlm(void **state)
 	}
 }
 
+/* The client side (outbound AUTH) against the server side. */
+static enum sasl_rc
+cli_srv_run(const struct sasl_mech *m, unsigned mech, const char *user,
+    const char *pw, bool forge)
+{
+	static uint8_t a[SASL_DATA_MAX], b[SASL_DATA_MAX];
+	struct sasl_cli c;
+	struct sasl_srv x;
+	size_t alen, blen;
+	bool has;
+	enum sasl_rc rc;
+	int k;
+
+	assert_int_equal(sasl_cli_start(&c, mech, user, pw, a, &alen, &has),
+	    0);
+	sasl_srv_init(&x, m, &test_db, "mx.test");
+	rc = m->step(&x, a, alen, has, b, &blen);
+	for (k = 0; k < 4 && rc == SASL_CONTINUE; k++) {
+		if (forge && blen > 2 && b[0] == 'v' && b[1] == '=') {
+			b[2] ^= 1; /* a server that does not know the keys */
+		}
+		if (sasl_cli_step(&c, b, blen, a, &alen) < 0) {
+			sasl_cli_end(&c);
+			return SASL_BAD;
+		}
+		rc = m->step(&x, a, alen, true, b, &blen);
+	}
+	if (rc == SASL_OK && !sasl_cli_done(&c)) {
+		rc = SASL_BAD;
+	}
+	sasl_cli_end(&c);
+	sasl_srv_end(&x);
+	return rc;
+}
+
+static void
+test_client(void **state)
+{
+	test_db_setup();
+	assert_int_equal(sasl_cli_choose(CONF_AUTH_PLAIN | CONF_AUTH_SCRAM |
+	                     CONF_AUTH_LOGIN),
+	    CONF_AUTH_SCRAM);
+	assert_int_equal(sasl_cli_choose(CONF_AUTH_LOGIN | CONF_AUTH_CRAM_MD5),
+	    CONF_AUTH_CRAM_MD5);
+	assert_int_equal(sasl_cli_choose(CONF_AUTH_NTLM), 0);
+	assert_int_equal(sasl_cli_parse_mechs("PLAIN ntlm scram-sha-256 X", 26),
+	    CONF_AUTH_PLAIN | CONF_AUTH_SCRAM);
+	assert_int_equal(cli_srv_run(&sasl_scram, CONF_AUTH_SCRAM, "user",
+	                     "pencil", false),
+	    SASL_OK);
+	assert_int_equal(cli_srv_run(&sasl_scram, CONF_AUTH_SCRAM, "user",
+	                     "pencil", true),
+	    SASL_BAD); /* the client refuses a forged ServerSignature */
+	assert_int_equal(cli_srv_run(&sasl_scram, CONF_AUTH_SCRAM, "user",
+	                     "crayon", false),
+	    SASL_FAIL);
+	assert_int_equal(cli_srv_run(&sasl_cram, CONF_AUTH_CRAM_MD5, "tim",
+	                     "tanstaaftanstaaf", false),
+	    SASL_OK);
+	assert_int_equal(cli_srv_run(&sasl_cram, CONF_AUTH_CRAM_MD5, "tim",
+	                     "x", false),
+	    SASL_FAIL);
+	assert_int_equal(cli_srv_run(&sasl_plain, CONF_AUTH_PLAIN, "hello",
+	                     "Hello world!", false),
+	    SASL_OK);
+	assert_int_equal(cli_srv_run(&sasl_login, CONF_AUTH_LOGIN, "hello",
+	                     "Hello world!", false),
+	    SASL_OK);
+	assert_int_equal(cli_srv_run(&sasl_login, CONF_AUTH_LOGIN, "hello",
+	                     "nope", false),
+	    SASL_FAIL);
+}
+
 static void
 test_registry(void **state)
 {
@@ -561,6 +634,7 @@ main(void)
 		cmocka_unit_test(test_scram),
 		cmocka_unit_test(test_scram_hostile),
 		cmocka_unit_test(test_ntlm),
+		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_hmac_md5_ctx),
 	};
