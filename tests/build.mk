@@ -61,8 +61,9 @@ $(TESTS_UNIT_BINS): $(TESTS_O)/unit/test_%: $(TESTS_O)/unit/test_%.o \
 		$(TESTS_UNIT_HELPERS) \
 		$(TESTS_LIB) $(MBEDTLS_LIBS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TESTS_UNIT_HELPERS) $(TESTS_LIB) \
-		$(MBEDTLS_LIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TESTS_UNIT_HELPERS) \
+		-Wl,--start-group $(TESTS_LIB) $(MBEDTLS_LIBS) -Wl,--end-group \
+		-lcmocka
 
 $(TESTS_O)/fuzz/%.o: tests/fuzz/%.c $(O)/include/config.h
 	@mkdir -p $(@D)
@@ -72,8 +73,8 @@ $(TESTS_O)/fuzz/%.o: tests/fuzz/%.c $(O)/include/config.h
 $(TESTS_REPLAY_BINS): $(TESTS_O)/fuzz/replay_%: $(TESTS_O)/fuzz/fuzz_%.o \
 		$(TESTS_O)/fuzz/replay_main.o $(TESTS_LIB) $(MBEDTLS_LIBS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TESTS_O)/fuzz/replay_main.o $(TESTS_LIB) \
-		$(MBEDTLS_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TESTS_O)/fuzz/replay_main.o \
+		-Wl,--start-group $(TESTS_LIB) $(MBEDTLS_LIBS) -Wl,--end-group
 
 -include $(wildcard $(TESTS_O)/unit/*.d $(TESTS_O)/fuzz/*.d)
 
@@ -96,6 +97,13 @@ TESTS_FUZZ_SRC_conf = $(wildcard src/conf/conf_*.c) src/net/net_sock.c \
 TESTS_FUZZ_SRC_dns = src/route/dnsc_msg.c src/route/dnsc_cache.c $(TESTS_FUZZ_CORE)
 TESTS_FUZZ_SRC_mime = src/dsn/mime_scan.c src/dsn/mime_enc.c \
 	src/dsn/mime_conv.c $(TESTS_FUZZ_CORE)
+TESTS_FUZZ_SRC_userdb = $(wildcard src/sasl/*.c) \
+	src/tls/tls_crypto.c \
+	src/tls/tls_entropy.c $(TESTS_FUZZ_CORE)
+TESTS_FUZZ_SRC_sasl = $(TESTS_FUZZ_SRC_userdb)
+# mbedTLS for the harnesses that need it (headers and the host's libraries)
+TESTS_FUZZ_EXTRA_userdb = $(MBEDTLS_CFLAGS) $(MBEDTLS_LIBS)
+TESTS_FUZZ_EXTRA_sasl = $(TESTS_FUZZ_EXTRA_userdb)
 
 define tests_fuzz_rule
 $(TESTS_O)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(TESTS_FUZZ_SRC_$(1)) \
@@ -103,7 +111,7 @@ $(TESTS_O)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(TESTS_FUZZ_SRC_$(1)) \
 	@mkdir -p $$(@D)
 	@echo "  FUZZ    $$@"
 	$(Q)$(TESTS_FUZZ_CC) $(TESTS_FUZZ_CFLAGS) -o $$@ tests/fuzz/fuzz_$(1).c \
-		$$(filter %.c,$$(TESTS_FUZZ_SRC_$(1)))
+		$$(filter %.c,$$(TESTS_FUZZ_SRC_$(1))) $$(TESTS_FUZZ_EXTRA_$(1))
 endef
 $(foreach n,$(TESTS_FUZZ_NAMES),$(eval $(call tests_fuzz_rule,$(n))))
 

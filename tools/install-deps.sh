@@ -9,7 +9,7 @@ build="make gcc libc6-dev binutils file ca-certificates dpkg-dev
 	python3-kconfiglib"
 tests="python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl
 	libcmocka-dev clang-14 libclang-rt-14-dev clang-format cppcheck
-	dnsmasq-base openssl"
+	dnsmasq-base openssl curl msmtp libauthen-ntlm-perl"
 want=$build
 [ "${1:-}" = --tests ] && want="$build $tests"
 missing=""

@@ -3,8 +3,8 @@
 #   format     clang-format (.clang-format) leaves src/ as it is
 #   cppcheck   no warnings (warning, portability, performance)
 #   layering   a part includes only its own headers and the one header of
-#              a lower part (core <- net <- conf <- tls, queue <- route,
-#              dsn <- deliver, smtp <- admin <- main)
+#              a lower part (core <- net <- conf <- tls <- sasl, queue <-
+#              route, dsn <- deliver, smtp <- admin <- main)
 #   prefixes   every function carries its file's prefix; none uses a
 #              prefix that musl, lwIP or mbedTLS owns
 #   ifdef      no #if/#ifdef in .c files (Kconfig removes whole files)
@@ -40,12 +40,13 @@ allowed() {
 	net) echo "" ;;
 	conf) echo "net" ;;
 	tls) echo "conf net" ;;
+	sasl) echo "conf net tls" ;;
 	queue) echo "conf" ;;
 	route) echo "conf net queue" ;;
 	dsn) echo "conf net queue route" ;;
-	deliver) echo "conf net queue route dsn tls" ;;
-	smtp) echo "conf net queue route tls" ;;
-	admin) echo "conf net queue route deliver smtp tls" ;;
+	deliver) echo "conf net queue route dsn sasl tls" ;;
+	smtp) echo "conf net queue route tls sasl" ;;
+	admin) echo "conf net queue route deliver smtp tls sasl" ;;
 	*) echo "*" ;;
 	esac
 }

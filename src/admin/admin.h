@@ -20,4 +20,19 @@ int admin_control_path(const struct conf *c, char *out, size_t size);
 /* ternctl / mailq: prog is the name called ("ternctl", "mailq"). */
 int admin_client_main(const char *prog, int argc, char **argv);
 
+/* ternctl user add|del|list (admin_user.c, any CONFIG_SASL_*) */
+#if ENABLE_SASL
+int admin_user_main(const char *conf_path, int argc, char **argv);
+#else
+#include <stdio.h>
+static inline int
+admin_user_main(const char *conf_path, int argc, char **argv)
+{
+	fputs("ternctl user needs SMTP AUTH (CONFIG_SASL_PLAIN or another "
+	      "CONFIG_SASL_*), which this build leaves out\n",
+	    stderr);
+	return 2;
+}
+#endif
+
 #endif

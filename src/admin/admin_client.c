@@ -16,9 +16,10 @@ admin_client_usage(const char *prog)
 {
 	fprintf(stderr,
 	    "usage: %s [-c FILE | -s SOCKET] queue list | queue show ID |\n"
-	    "       %*s                      queue flush | stats\n"
+	    "       %*s                      queue flush | stats |\n"
+	    "       %*s                      user add|del|list ...\n"
 	    "       mailq [-c FILE | -s SOCKET]\n",
-	    prog, (int)strlen(prog), "");
+	    prog, (int)strlen(prog), "", (int)strlen(prog), "");
 }
 
 static int
@@ -80,7 +81,7 @@ admin_client_main(const char *prog, int argc, char **argv)
 	struct conf *c;
 	int opt, k;
 
-	while ((opt = getopt(argc, argv, "c:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:s:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			conf_path = optarg;
@@ -92,6 +93,10 @@ admin_client_main(const char *prog, int argc, char **argv)
 			admin_client_usage(prog);
 			return 2;
 		}
+	}
+	if (strcmp(prog, "mailq") != 0 && optind < argc &&
+	    strcmp(argv[optind], "user") == 0) {
+		return admin_user_main(conf_path, argc - optind, argv + optind);
 	}
 	if (strcmp(prog, "mailq") == 0) {
 		str_copy(cmd, "queue list", sizeof(cmd));

@@ -53,6 +53,12 @@ enum conf_tls_policy {
 };
 
 struct tls_cred; /* loaded by the TLS part (tls_conf_load) */
+/* SASL mechanisms a server offers (`auth MECH...`) */
+#define CONF_AUTH_PLAIN 0x1u
+#define CONF_AUTH_LOGIN 0x2u
+#define CONF_AUTH_CRAM_MD5 0x4u
+#define CONF_AUTH_SCRAM 0x8u
+#define CONF_AUTH_NTLM 0x10u
 
 struct conf_connector {
 	char *name;
@@ -73,6 +79,9 @@ struct conf_connector {
 	char *tls_ca; /* CA bundle for CONF_TLS_VERIFY */
 	int tls_line;
 	struct tls_cred *tls_cred; /* NULL: none, or it failed to load */
+	char *auth_user; /* outbound AUTH (conf_auth.c); NULL: none */
+	char *auth_password_file;
+	bool auth_plaintext; /* AUTH without TLS allowed */
 };
 
 struct conf_alias {
@@ -115,6 +124,10 @@ struct conf_server {
 	uint32_t greeting_delay_ms;
 	struct conf_net *relay_nets; /* clients that may relay anywhere */
 	uint32_t nrelay_nets;
+	bool relay_auth; /* relay allow authenticated */
+	uint32_t auth_mechs; /* CONF_AUTH_* offered (conf_auth.c) */
+	bool auth_plaintext; /* AUTH offered without TLS */
+	uint32_t auth_max_failures; /* then 421; 0: no limit */
 	bool vrfy;
 	bool expn;
 	char *tls_cert; /* PEM chain, leaf first; NULL: no STARTTLS */
@@ -145,6 +158,7 @@ struct conf {
 	char *spool;
 	char *drop;
 	char *badmail;
+	char *users; /* AUTH user database (ternctl user add) */
 	uint32_t max_sessions; /* 0: the whole pool */
 	enum log_level log_level;
 	struct conf_queue queue;

@@ -52,6 +52,8 @@ static const struct conf_setting conf_global_settings[] = {
 	G_("spool", CONF_STR, spool, 0),
 	G_("drop", CONF_STR, drop, 0),
 	G_("badmail", CONF_STR, badmail, 0),
+	{ "users", CONF_STR, offsetof(struct conf, users), 0, ENABLE_SASL,
+	    "CONFIG_SASL_PLAIN (or another CONFIG_SASL_*)" },
 	G_("max-sessions", CONF_COUNT, max_sessions, CONFIG_POOL_SESSIONS),
 };
 #undef G_
@@ -240,6 +242,7 @@ conf_server_defaults(struct conf_server *s)
 	s->max_line_length = 1000; /* RFC 5321 4.5.3.1.6 */
 	s->timeout_command_ms = 5 * 60 * 1000; /* RFC 5321 4.5.3.2.7 */
 	s->timeout_data_ms = 10 * 60 * 1000; /* 4.5.3.2.5-6 */
+	s->auth_max_failures = 3;
 }
 
 static void
@@ -339,6 +342,8 @@ conf_server(struct conf_ctx *cx, const struct conf_stmt *st, struct conf *c)
 			conf_server_timeout(cx, in, s);
 		} else if (strcmp(in->args[0], "tls") == 0) {
 			conf_server_tls(cx, in, s);
+		} else if (strcmp(in->args[0], "auth") == 0) {
+			conf_server_auth(cx, in, s);
 		} else if (!conf_apply_table(cx, in, conf_server_settings,
 		               ARRAY_SIZE(conf_server_settings), s)) {
 			conf_error(cx, in->file, in->line,
@@ -847,5 +852,6 @@ conf_build(struct conf_ctx *cx, const char *name, const struct conf_stmt *top)
 		    "no server { } block: nothing would listen");
 	}
 	conf_check_listeners(cx, c);
+	conf_auth_check(cx, c);
 	return c;
 }

@@ -53,6 +53,15 @@ void conf_server_tls(struct conf_ctx *cx, const struct conf_stmt *st,
     struct conf_server *s);
 void conf_connector_tls(struct conf_ctx *cx, const struct conf_stmt *st,
     struct conf_connector *cn);
+/* AUTH settings (conf_auth.c) */
+void conf_server_auth(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_server *s);
+void conf_relay_auth(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_server *s);
+void conf_connector_auth(struct conf_ctx *cx, const struct conf_stmt *st,
+    struct conf_connector *cn);
+/* After everything: servers offering AUTH have a user database, ... */
+void conf_auth_check(struct conf_ctx *cx, const struct conf *c);
 
 /* text -> statements; includes are read through cx->io and spliced in */
 struct conf_stmt *conf_stmts_parse(struct conf_ctx *cx, const char *file,

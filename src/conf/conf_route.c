@@ -102,10 +102,7 @@ conf_server_relay(struct conf_ctx *cx, const struct conf_stmt *st,
 	}
 	for (k = 2; k < st->nargs; k++) {
 		if (strcmp(st->args[k], "authenticated") == 0) {
-			conf_error(cx, st->file, st->line,
-			    "relay allow authenticated needs SMTP AUTH, which "
-			    "this "
-			    "version does not have yet");
+			conf_relay_auth(cx, st, s);
 		} else if (s->nrelay_nets == CONF_NETS_MAX) {
 			conf_error(cx, st->file, st->line,
 			    "too many relay networks");
@@ -437,10 +434,11 @@ conf_connector_setting(struct conf_ctx *cx, const struct conf_stmt *in,
 			conf_connector_count(cx, in, in->args[3],
 			    &cn->max_per_dest);
 		}
-	} else if (strcmp(kw, "tls") == 0 || strcmp(kw, "auth") == 0) {
+	} else if (strcmp(kw, "auth") == 0) {
+		conf_connector_auth(cx, in, cn);
+	} else if (strcmp(kw, "tls") == 0) {
 		conf_error(cx, in->file, in->line,
-		    "%s: outbound TLS and AUTH are not in this version yet",
-		    kw);
+		    "%s: outbound TLS is not in this version yet", kw);
 	} else {
 		conf_error(cx, in->file, in->line,
 		    "unknown or incomplete connector setting '%s' "

@@ -49,6 +49,7 @@ enum smtpc_state {
 	SC_EHLO,
 	SC_HELO,
 	SC_PLAN, /* planning a 7bit conversion before MAIL */
+	SC_AUTH, /* AUTH exchange with the smart host (smtpc_auth.c) */
 	SC_ENVELOPE, /* MAIL and RCPT replies */
 	SC_DATA, /* waiting for 354 */
 	SC_BODY, /* sending the text after DATA */
@@ -59,8 +60,11 @@ enum smtpc_state {
 	SC_TLS, /* the TLS handshake */
 };
 
+struct tls_conn;
+
 struct smtpc {
 	struct ev_io io;
+	struct smtpc_auth auth;
 	struct ev_timer timer;
 	struct handle h;
 	struct dsched_job *job;
@@ -417,6 +421,7 @@ smtpc_close(struct smtpc *s)
 		net_close(fd);
 	}
 	s->io.fd = -1;
+	smtpc_auth_end(&s->auth);
 	smtpc_release(s);
 	smtpc_text_close(s);
 }
@@ -1070,9 +1075,42 @@ smtpc_on_bdat(struct smtpc *s, const struct smtpc_reply *r)
 	smtpc_finish(s);
 }
 
+/* AUTH could not be done or was refused: the messages wait (4xx). */
+static void
+smtpc_auth_refused(struct smtpc *s, const char *why)
+{
+	log_info("%016llx smtp out host=%s auth failed reason=%s",
+	    (unsigned long long)s->job->span.id,
+	    s->tnext > 0 ? s->targets[s->tnext - 1].host : "-", why);
+	smtpc_settle_open(s, 0, why, false); /* 0: deferred */
+	s->clean = false; /* never kept for another message */
+	smtpc_finish(s);
+}
+
+/* After EHLO/HELO: AUTH first if the connector asks for it. */
+static void
+smtpc_after_ehlo(struct smtpc *s, unsigned offered)
+{
+	char why[200];
+	int rc = smtpc_auth_begin(&s->auth, sc.conf, s->route.cn, offered,
+	    s->tls != NULL, &s->out, why, sizeof(why));
+
+	if (rc < 0) {
+		smtpc_auth_refused(s, why);
+	} else if (rc > 0) {
+		s->state = SC_AUTH;
+		smtpc_flush(s);
+	} else {
+		smtpc_envelope(s);
+	}
+}
+
 static void
 smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 {
+	char why[200];
+	int rc;
+
 	switch (s->state) {
 	case SC_GREET:
 		if (r->code / 100 != 2) {
@@ -1089,7 +1127,8 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 			s->caps = s->state == SC_EHLO ? r->caps : 0;
 			s->peer_size = r->size;
 			if (!smtpc_starttls(s)) {
-				smtpc_envelope(s);
+				smtpc_after_ehlo(s,
+				    s->state == SC_EHLO ? r->auth : 0);
 			}
 		} else if (s->state == SC_EHLO && r->code >= 500) {
 			smtpc_send(s, "HELO %s\r\n", sc.conf->hostname);
@@ -1097,6 +1136,16 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 			smtpc_flush(s);
 		} else {
 			smtpc_next_target(s, "EHLO/HELO refused");
+		}
+		return;
+	case SC_AUTH:
+		rc = smtpc_auth_reply(&s->auth, r, &s->out, why, sizeof(why));
+		if (rc < 0) {
+			smtpc_auth_refused(s, why);
+		} else if (rc > 0) {
+			smtpc_flush(s);
+		} else {
+			smtpc_envelope(s);
 		}
 		return;
 	case SC_ENVELOPE:
@@ -1457,6 +1506,7 @@ smtpc_init(const struct conf *c, const struct dsched_agent **agent)
 {
 	sc.conf = c;
 	pool_init(&sc.conns, "smtpc", sizeof(struct smtpc), CONFIG_DSCHED_JOBS);
+	smtpc_auth_init(c);
 	route_targets_init(smtpc_on_targets);
 	*agent = &smtpc_agent;
 	return 0;

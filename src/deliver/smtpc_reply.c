@@ -55,6 +55,8 @@ smtpc_reply_keyword(struct smtpc_reply *r, const char *s, size_t n)
 		r->caps |= SMTPC_CAP_DSN;
 	} else if (strcmp(word, "STARTTLS") == 0) {
 		r->caps |= SMTPC_CAP_STARTTLS;
+	} else if (strcmp(word, "AUTH") == 0 && k < n) {
+		r->auth |= smtpc_auth_keyword(s + k + 1, n - k - 1);
 	} else if (strcmp(word, "SIZE") == 0) {
 		r->caps |= SMTPC_CAP_SIZE;
 		r->size = k < n ? strtoull(s + k + 1, NULL, 10) : 0;

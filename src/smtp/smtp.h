@@ -107,6 +107,21 @@ enum smtp_r {
 	SMTP_R_TLS_REQUIRED,
 	SMTP_R_TLS_ACTIVE,
 	SMTP_R_TLS_IN_TXN,
+	/* SMTP AUTH (RFC 4954) */
+	SMTP_R_AUTH_OK,
+	SMTP_R_AUTH_CHALLENGE,
+	SMTP_R_AUTH_FAILED,
+	SMTP_R_AUTH_ENCRYPT,
+	SMTP_R_AUTH_WEAK,
+	SMTP_R_AUTH_B64,
+	SMTP_R_AUTH_CANCEL,
+	SMTP_R_AUTH_TWICE,
+	SMTP_R_AUTH_IN_TXN,
+	SMTP_R_AUTH_MECH,
+	SMTP_R_AUTH_SYNTAX,
+	SMTP_R_AUTH_TEMP,
+	SMTP_R_AUTH_TOO_MANY,
+	SMTP_R_AUTH_TOO_LONG,
 	SMTP_R_COUNT
 };
 
@@ -212,6 +227,7 @@ struct smtp_mail_params {
 	uint8_t ret; /* enum smtp_ret */
 	bool has_envid;
 	char envid[SMTP_ENVID_MAX + 1]; /* ENVID=, xtext decoded */
+	bool has_auth; /* AUTH=xtext or AUTH=<> (RFC 4954 5), checked only */
 };
 
 struct smtp_rcpt_params {
@@ -226,6 +242,7 @@ struct smtp_rcpt_params {
 #define SMTP_EXT_SMTPUTF8 0x4u
 #define SMTP_EXT_DSN 0x8u
 #define SMTP_EXT_BINARYMIME 0x20u /* with CHUNKING */
+#define SMTP_EXT_AUTH 0x40u /* AUTH= on MAIL (RFC 4954 5) */
 
 /* The text after a MAIL path: " KEY[=VALUE] ..." (leading space included). */
 enum smtp_r smtp_mail_params_parse(const char *s, size_t len, unsigned ext,

@@ -330,6 +330,24 @@ smtp_param_orcpt(const struct smtp_param *p, struct smtp_rcpt_params *rp)
 	return SMTP_R_NONE;
 }
 
+/* RFC 4954 5: AUTH=<> or a mailbox in xtext; checked, not kept */
+static enum smtp_r
+smtp_param_auth(const struct smtp_param *p)
+{
+	char scratch[SMTP_PATH_MAX];
+
+	if (p->val == NULL) {
+		return SMTP_R_PARAM_BAD;
+	}
+	if (p->val_len == 2 && memcmp(p->val, "<>", 2) == 0) {
+		return SMTP_R_NONE;
+	}
+	return smtp_xtext_decode(p->val, p->val_len, scratch, sizeof(scratch)) <
+	        0 ?
+	    SMTP_R_PARAM_BAD :
+	    SMTP_R_NONE;
+}
+
 static enum smtp_r
 smtp_param_mail_one(const struct smtp_param *p, unsigned ext,
     struct smtp_mail_params *mp)
@@ -359,6 +377,13 @@ smtp_param_mail_one(const struct smtp_param *p, unsigned ext,
 	}
 	if (smtp_param_is(p, "ENVID") && (ext & SMTP_EXT_DSN)) {
 		return smtp_param_envid(p, mp);
+	}
+	if (smtp_param_is(p, "AUTH") && (ext & SMTP_EXT_AUTH)) {
+		if (mp->has_auth) {
+			return SMTP_R_PARAM_DUP;
+		}
+		mp->has_auth = true;
+		return smtp_param_auth(p);
 	}
 	return SMTP_R_PARAM_UNKNOWN;
 }

@@ -25,12 +25,13 @@ struct smtpd_cmd_def {
 };
 
 static unsigned
-smtpd_ext(void)
+smtpd_ext(const struct smtpd_session *s)
 {
 	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
 	    (ENABLE_DSN ? SMTP_EXT_DSN : 0) |
 	    (ENABLE_SMTP_SMTPUTF8 ? SMTP_EXT_SMTPUTF8 : 0) |
-	    (ENABLE_SMTP_CHUNKING ? SMTP_EXT_BINARYMIME : 0);
+	    (ENABLE_SMTP_CHUNKING ? SMTP_EXT_BINARYMIME : 0) |
+	    (smtpd_auth_offered(s) ? SMTP_EXT_AUTH : 0);
 }
 
 /* "FROM:" / "TO:" then optional spaces (a common client habit). */
@@ -55,8 +56,8 @@ smtpd_ehlo_keywords(struct smtpd_session *s)
 {
 	const char *kw[] = { "PIPELINING", "SIZE", "8BITMIME",
 		IF_DSN("DSN", ) IF_SMTP_SMTPUTF8("SMTPUTF8", )
-		    IF_SMTP_CHUNKING("CHUNKING",
-		        "BINARYMIME", ) "ENHANCEDSTATUSCODES",
+		    IF_SMTP_CHUNKING("CHUNKING", "BINARYMIME", )
+		        IF_SASL("AUTH", ) "ENHANCEDSTATUSCODES",
 		smtpd_tls_offer(s) ? "STARTTLS" : NULL };
 	size_t k, n = ARRAY_SIZE(kw);
 
@@ -67,7 +68,9 @@ smtpd_ehlo_keywords(struct smtpd_session *s)
 		if (kw[k] == NULL) {
 			continue;
 		}
-		if (strcmp(kw[k], "SIZE") == 0) {
+		if (strcmp(kw[k], "AUTH") == 0) {
+			smtpd_auth_ehlo(s); /* never last */
+		} else if (strcmp(kw[k], "SIZE") == 0) {
 			buf_printf(&s->out, "250%cSIZE %llu\r\n",
 			    k + 1 < n ? '-' : ' ',
 			    (unsigned long long)s->srv->max_message_size);
@@ -127,7 +130,7 @@ smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *c,
 	if (r == SMTP_R_NONE) {
 		i += used;
 		r = smtp_mail_params_parse(c->arg + i, c->arg_len - i,
-		    smtpd_ext(), &t->params);
+		    smtpd_ext(s), &t->params);
 	}
 	if (r != SMTP_R_NONE) {
 		return r;
@@ -279,7 +282,9 @@ smtpd_rcpt_route(struct smtpd_session *s, const struct smtp_path *p,
 	 * parts here, and local parts of local domains are mailboxes.
 	 */
 	if (d != NULL ||
-	    (!p->domain_literal && conf_relay_allowed(s->srv, &s->peer))) {
+	    (!p->domain_literal &&
+	        (conf_relay_allowed(s->srv, &s->peer) ||
+	            (s->srv->relay_auth && smtpd_authenticated(s))))) {
 		return smtpd_rcpt_queue(s, p->addr, domain, relay, 1, rp);
 	}
 	return SMTP_R_RELAY_DENIED;
@@ -305,7 +310,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 	if (r == SMTP_R_NONE) {
 		i += used;
 		r = smtp_rcpt_params_parse(c->arg + i, c->arg_len - i,
-		    smtpd_ext(), &rp);
+		    smtpd_ext(s), &rp);
 	}
 	if (r == SMTP_R_NONE && p.has_utf8 && !t->params.smtputf8) {
 		r = SMTP_R_NON_ASCII;
@@ -466,7 +471,8 @@ static const struct smtpd_cmd_def smtpd_cmds[] = {
 	        IF_NOT_SMTP_CHUNKING(smtpd_cmd_unimplemented) },
 	{ SMTP_V_STARTTLS, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT),
 	    IF_TLS(smtpd_cmd_starttls) IF_NOT_TLS(smtpd_cmd_unimplemented) },
-	{ SMTP_V_AUTH, ANY_GREETED, smtpd_cmd_unimplemented },
+	{ SMTP_V_AUTH, ANY_GREETED | SMTPD_ST(SMTPD_S_BDAT),
+	    IF_SASL(smtpd_cmd_auth) IF_NOT_SASL(smtpd_cmd_unimplemented) },
 	{ SMTP_V_ETRN, ANY_GREETED, smtpd_cmd_unimplemented },
 };
 
@@ -502,6 +508,10 @@ smtpd_command(struct smtpd_session *s, const char *line, size_t len)
 	enum smtp_r r;
 	size_t k;
 
+	if (smtpd_auth_busy(s)) {
+		smtpd_auth_line(s, line, len); /* RFC 4954 4: a response */
+		return;
+	}
 	r = smtp_cmd_parse(line, len, &c);
 	if (r != SMTP_R_NONE) {
 		smtpd_reply(s, r);

@@ -11,19 +11,23 @@
 #include "smtp/smtpd_int.h"
 
 /*
- * The "with" word: RFC 3848 (ESMTPS after STARTTLS) and RFC 6531 4.3
- * (UTF8SMTP, UTF8SMTPS).
+ * The "with" word: RFC 3848 (ESMTPS after STARTTLS, ESMTPA after AUTH)
+ * and RFC 6531 4.3 (UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA).
  */
 static const char *
 smtpd_data_protocol(const struct smtpd_session *s, char *out, size_t size)
 {
+	/* RFC 3848 / RFC 6531 4.3 "with" values: [utf8][tls][auth] */
+	static const char *const with[2][2][2] = {
+		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
+		{ { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
+	};
+
 	if (!s->esmtp) {
 		return "SMTP";
 	}
-	snprintf(out, size, "%s%s",
-	    s->txn->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
-	    smtpd_tls_active(s) ? "S" : "");
-	return out;
+	return with[s->txn->params.smtputf8][smtpd_tls_active(s)]
+	           [smtpd_authenticated(s)];
 }
 
 /* Received (RFC 5321 4.4, RFC 5322 3.6.7); Return-Path comes at delivery */
@@ -141,9 +145,10 @@ smtpd_on_commit(struct handle h, int rc)
 		s->session_bytes += t->data.size;
 		s->messages++;
 		log_info("%s smtp in id=%s accepted from=<%s> nrcpt=%u "
-		         "size=%llu",
+		         "size=%llu%s%s",
 		    s->id, queue_msg_idtext(t->qm), t->from.addr, t->nrcpt,
-		    (unsigned long long)t->data.size);
+		    (unsigned long long)t->data.size,
+		    smtpd_authenticated(s) ? " user=" : "", s->auth_user);
 		smtpd_reply(s, SMTP_R_QUEUED, queue_msg_idtext(t->qm));
 		t->qm = NULL; /* the queue's now */
 	}

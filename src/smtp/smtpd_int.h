@@ -8,6 +8,7 @@
 #include "conf/conf.h"
 #include "net/net.h"
 #include "queue/queue.h"
+#include "sasl/sasl.h"
 #include "smtp/smtp.h"
 
 #define SMTPD_IN_SIZE 2048 /* > one command line; DATA reads this much */
@@ -42,6 +43,9 @@ struct smtpd_txn {
 	bool failed; /* the journal refused a piece: 451 at the end */
 };
 
+struct tls_conn;
+struct smtpd_auth;
+
 struct smtpd_session {
 	struct ev_io io;
 	struct ev_timer timer;
@@ -67,6 +71,9 @@ struct smtpd_session {
 	uint64_t chunk_left;
 	struct tls_conn *tls; /* non-NULL once STARTTLS completed */
 	struct tls_conn *tls_hs; /* STARTTLS answered, handshake running */
+	struct smtpd_auth *auth; /* an AUTH exchange in progress */
+	uint32_t auth_failures;
+	char auth_user[SASL_USER_MAX + 1]; /* "" until AUTH succeeded */
 	struct net_addr peer;
 	char peer_ip[46];
 	char id[11];
@@ -112,6 +119,53 @@ void smtpd_msg_end(struct smtpd_session *s, bool bdat);
 void smtpd_data_begin(struct smtpd_session *s);
 /* Consume DATA input; false when it needs more. */
 bool smtpd_data_feed(struct smtpd_session *s);
+
+/* smtpd_auth.c (any CONFIG_SASL_*) */
+#if ENABLE_SASL
+/* The user database and the exchange pool (start-up; fatal on errors). */
+void smtpd_auth_init(const struct conf *c);
+void smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *c);
+/* A response line of the exchange in progress (CRLF included). */
+void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len);
+/* "250-AUTH PLAIN ..." when the session may authenticate. */
+void smtpd_auth_ehlo(struct smtpd_session *s);
+/* The session ends: wipe and release the exchange. */
+void smtpd_auth_end(struct smtpd_session *s);
+#else
+static inline void
+smtpd_auth_init(const struct conf *c)
+{
+}
+static inline void
+smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len)
+{
+}
+static inline void
+smtpd_auth_ehlo(struct smtpd_session *s)
+{
+}
+static inline void
+smtpd_auth_end(struct smtpd_session *s)
+{
+}
+#endif
+/* Is AUTH in this session's EHLO (mechanisms, and TLS or plaintext)? */
+static inline bool
+smtpd_auth_offered(const struct smtpd_session *s)
+{
+	return ENABLE_SASL && s->srv->auth_mechs != 0 &&
+	    (smtpd_tls_active(s) || s->srv->auth_plaintext);
+}
+static inline bool
+smtpd_auth_busy(const struct smtpd_session *s)
+{
+	return s->auth != NULL;
+}
+static inline bool
+smtpd_authenticated(const struct smtpd_session *s)
+{
+	return s->auth_user[0] != '\0';
+}
 
 /* smtpd_bdat.c (CONFIG_SMTP_CHUNKING) */
 void smtpd_cmd_bdat(struct smtpd_session *s, const struct smtp_cmd *c);

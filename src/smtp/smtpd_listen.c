@@ -222,6 +222,7 @@ smtpd_init(const struct conf *c)
 	pool_init(&smtpd_txns, "smtpd-txn", sizeof(struct smtpd_txn),
 	    CONFIG_POOL_TRANSACTIONS);
 	smtpd_srv_conns = arena_alloc(sizeof(uint32_t) * (c->nservers + 1));
+	smtpd_auth_init(c);
 	return smtpd_listen_all(c);
 }
 

@@ -129,6 +129,7 @@ smtpd_close(struct smtpd_session *s, const char *reason)
 	    reason, s->messages, s->errors);
 	smtpd_tls_close(s);
 	smtpd_txn_end(s);
+	smtpd_auth_end(s);
 	queue_wait_cancel(&s->qwait);
 	ev_timer_stop(&s->timer);
 	ev_io_stop(&s->io);
@@ -211,7 +212,10 @@ smtpd_next_line(struct smtpd_session *s)
 	if (len == 0 && buf_room(&s->in) == 0 && s->in.off == 0) {
 		/* RFC 5321 4.5.3.1.4: no command is this long */
 		if (!s->discard_line) {
-			smtpd_reply(s, SMTP_R_LINE_TOO_LONG);
+			smtpd_reply(s,
+			    smtpd_auth_busy(s) ? SMTP_R_AUTH_TOO_LONG :
+			                         SMTP_R_LINE_TOO_LONG);
+			smtpd_auth_end(s);
 		}
 		s->discard_line = true;
 		buf_reset(&s->in);

@@ -162,7 +162,7 @@ def _key(line):
     words = line.split()
     if not words:
         return ""
-    if words[0] in ("timeout", "tls") and len(words) > 1:
+    if words[0] in ("timeout", "tls", "auth") and len(words) > 1:
         return words[0] + " " + words[1]
     return words[0]
 
