@@ -392,6 +392,7 @@ dsn_submit(struct queue_msg *m, const struct dsn_gather *g,
 		return -EAGAIN;
 	}
 	env.helo = dsn.conf->hostname;
+	env.smtputf8 = g->env.smtputf8; /* the sender may need it (RFC 6531) */
 	rc = queue_msg_begin(&env, &nm);
 	if (rc < 0) {
 		return rc;
@@ -461,6 +462,11 @@ dsn_action(struct queue_msg *m, const struct dsched_job *j, enum dsn_action a)
 		rc = dsn_submit(m, &g, &j->span, qi.size, false);
 		if (rc == -EAGAIN) { /* the journal filled: the headers only */
 			rc = dsn_submit(m, &g, &j->span, qi.size, true);
+		}
+		if (rc == -ENOENT && a == DSN_FAILED) {
+			/* a local sender without a mailbox: no one to tell */
+			dsn_badmail(m, &j->span, "the sender has no mailbox");
+			return;
 		}
 		g.skip += g.n;
 	} while (rc == 0 && g.more > 0);

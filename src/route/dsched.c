@@ -32,11 +32,23 @@ dsched_set_report(dsched_report_fn fn)
 	dsched.report = fn;
 }
 
+#define DSCHED_QUEUED 0x1 /* in the due ring */
+
+/*
+ * Being delivered, or waiting in the due ring for a job: copy-forward
+ * leaves it alone, since a message being copied is dropped from the ring
+ * and would wait for its next retry (after a restart, hours).
+ */
 static bool
 dsched_busy(uint64_t id)
 {
+	struct queue_msg *m = queue_lookup(id);
 	struct dsched_job *j;
 	uint32_t slot = 0;
+
+	if (m != NULL && (*queue_msg_sched(m) & DSCHED_QUEUED)) {
+		return true;
+	}
 
 	while ((j = pool_next(&dsched.jobs, &slot)) != NULL) {
 		if (j->span.id == id) {
@@ -45,8 +57,6 @@ dsched_busy(uint64_t id)
 	}
 	return false;
 }
-
-#define DSCHED_QUEUED 0x1 /* in the due ring */
 
 static void
 dsched_push(uint64_t id)

@@ -544,7 +544,10 @@ class Peer:
         return s
 
     def _serve(self, conn, sess):
-        conn.settimeout(30)
+        try:
+            conn.settimeout(30)
+        except OSError:
+            return      # stop() closed it first (a late connection)
         st = _PeerConn(self, conn, sess, self._script_for(sess.index))
         with self.lock:
             self.active += 1

@@ -548,3 +548,15 @@ def test_good_dsn_settings(tmp_path):
     r = subprocess.run([str(TERN_BIN), "-t", "-c", str(p)],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
+
+
+def test_failure_for_unknown_local_sender_goes_to_badmail(relay_tern, peers):
+    """The report has nowhere to go (a local domain, no such mailbox):
+    the failed message goes to badmail instead of being lost."""
+    peer = peers(script={"rcpt": "550 5.1.1 no"})
+    t = start(relay_tern, peer)
+    qid = send(t, [("a@far.example", "")], sender="ghost@localhost")
+    f, = badmail(t)
+    assert f.name == f"{qid}.eml"
+    assert b"X-Tern-Reason: the sender has no mailbox\r\n" in f.read_bytes()
+    assert f"{qid} dsn double-bounce" in t.log()
