@@ -40,6 +40,38 @@ def auth_tern(tern_factory, tmp_path, server="", plaintext=True, users=USERS,
     return tern_factory(server=srv, global_=f"users {db}")
 
 
+REMOTE = "domain remote.test {\n    mailbox x\n}\n"
+
+
+def smarthost_pair(tern_factory, tmp_path,
+                   mechs="plain login cram-md5 scram-sha-256",
+                   password=PASSWORD, plaintext_ok=True, hub_server="",
+                   hub_plaintext=True, tls_line=None):
+    """(hub, edge): a hub tern that delivers remote.test and relays only
+    for authenticated clients, and an edge tern whose connector sends
+    everything to the hub with `auth user alice` (password: password);
+    plaintext_ok: `auth plaintext yes` on the connector; tls_line: its
+    `tls` policy; hub_server: more lines for the hub's server block."""
+    from relay_helpers import FAST_QUEUE
+    hub = auth_tern(tern_factory, tmp_path, mechs=mechs, server=hub_server,
+                    plaintext=hub_plaintext)
+    hub.stop()
+    hub.config = hub.config.replace("server default {", REMOTE +
+                                    "server default {", 1)
+    hub.config_path.write_text(hub.config)
+    hub.start()
+    pw = tmp_path / "smarthost.pass"
+    pw.write_text(password + "\n")
+    conn = ("connector hub {\n    address-space *\n"
+            f"    smarthost [127.0.0.1]:{hub.port}\n"
+            f"    auth user alice password-file {pw}\n" +
+            ("    auth plaintext yes\n" if plaintext_ok else "") +
+            (f"    tls {tls_line}\n" if tls_line else "") + "}\n")
+    edge = tern_factory(server="relay allow 127.0.0.1/32",
+                        global_=FAST_QUEUE + conn, name="edge")
+    return hub, edge
+
+
 def b64(b):
     return base64.b64encode(b).decode()
 
