@@ -58,6 +58,7 @@ smtpd_tls_done(struct smtpd_session *s)
 	    tls_conn_version(s->tls), tls_conn_cipher(s->tls));
 	smtpd_txn_end(s);
 	s->helo[0] = '\0';
+	s->auth_user[0] = '\0'; /* an AUTH in cleartext is forgotten too */
 	s->esmtp = false;
 	smtpd_set_state(s, SMTPD_S_CONNECTED);
 	ev_timer_start(&s->timer, s->srv->timeout_command_ms, s->timer.fn);

@@ -121,3 +121,22 @@ def test_outbound_auth_never_in_cleartext(tern_factory, tmp_path):
                     timeout=15), edge.log()
     assert "smtp in auth" not in hub.log()
     assert hub.delivered() == []
+
+
+def test_starttls_forgets_a_cleartext_auth(tern_factory, tmp_path):
+    """RFC 3207 4.2: after the handshake the server knows nothing it
+    learnt before it -- an AUTH done in cleartext included."""
+    cert, key = make_cert(tmp_path / "certs", "ecdsa")
+    t = auth_tern(tern_factory, tmp_path, plaintext=True,
+                  server=server_tls(cert, key))
+    c = t.connect(ehlo="client.test")
+    c.cmd("AUTH PLAIN AGFsaWNlAHMzY3JldCBwYXNz", 235, "2.7.0")
+    starttls(c, client_context())
+    c.cmd("EHLO client.test", 250)
+    c.cmd("MAIL FROM:<alice@localhost>", 250)
+    c.cmd("RCPT TO:<someone@relay.invalid>", 550, "5.7.1")
+    c.cmd("RSET", 250)
+    c.cmd("AUTH PLAIN AGFsaWNlAHMzY3JldCBwYXNz", 235, "2.7.0")
+    c.cmd("MAIL FROM:<alice@localhost>", 250)
+    c.cmd("RCPT TO:<someone@relay.invalid>", 250)
+    c.close()
