@@ -17,8 +17,11 @@
 struct conf_holder {
 	struct conf c;
 	struct conf_mem *mem;
+	uint32_t refs; /* conf_hold() minus conf_drop(); 1 from the load */
 	char hostname[256];
 };
+
+static conf_release_fn conf_release;
 
 static int
 conf_read_file(void *ctx, const char *path, char **text, size_t *len)
@@ -91,6 +94,7 @@ conf_parse(const char *name, const char *text, size_t len,
 	}
 	h->c = *c;
 	h->mem = cx.mem;
+	h->refs = 1;
 	*out = &h->c;
 	return 0;
 }
@@ -119,21 +123,26 @@ conf_fill_defaults(struct conf *c)
 }
 
 int
-conf_load(const char *path, struct conf **out)
+conf_load_report(const char *path, conf_report_fn report, void *ctx,
+    struct conf **out)
 {
-	struct conf_io io = { conf_report_stderr, conf_read_file, NULL };
+	struct conf_io io = { report, conf_read_file, ctx };
 	char *text;
 	size_t len;
 	int rc;
 
+	*out = NULL;
 	if (path == NULL) {
 		rc = conf_parse("(embedded default)", conf_default_text,
 		    strlen(conf_default_text), &io, out);
 	} else {
 		rc = conf_read_file(NULL, path, &text, &len);
 		if (rc < 0) {
-			fprintf(stderr, "%s: cannot read: %s\n", path,
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "cannot read: %s",
 			    strerror(-rc));
+			report(ctx, path, 0, msg);
 			return 1;
 		}
 		rc = conf_parse(path, text, len, &io, out);
@@ -143,6 +152,49 @@ conf_load(const char *path, struct conf **out)
 		conf_fill_defaults(*out);
 	}
 	return rc;
+}
+
+int
+conf_load(const char *path, struct conf **out)
+{
+	return conf_load_report(path, conf_report_stderr, NULL, out);
+}
+
+void
+conf_set_release(conf_release_fn fn)
+{
+	conf_release = fn;
+}
+
+const struct conf *
+conf_hold(const struct conf *c)
+{
+	container_of(c, struct conf_holder, c)->refs++;
+	return c;
+}
+
+void
+conf_drop(const struct conf *c)
+{
+	struct conf_holder *h;
+
+	if (c == NULL) {
+		return;
+	}
+	h = container_of(c, struct conf_holder, c);
+	if (--h->refs > 0) {
+		return;
+	}
+	if (conf_release != NULL) {
+		conf_release(&h->c);
+	}
+	conf_free(&h->c);
+}
+
+uint32_t
+conf_users(const struct conf *c)
+{
+	return container_of(c, struct conf_holder, c)->refs;
 }
 
 void
