@@ -173,6 +173,11 @@ main_reload_switch(struct conf *nc)
 	log_open(main_daemon, nc->log_level);
 	main_conf = nc;
 	main_generation++;
+	if (conf_users(old) > 1) {
+		log_info("config generation %u stays for %u sessions or jobs "
+		         "in progress",
+		    main_generation - 1, conf_users(old) - 1);
+	}
 	conf_drop(old); /* freed now, or when its last session ends */
 }
 
@@ -204,8 +209,8 @@ main_reload(struct buf *out)
 		    "error: reload failed, the running configuration stays\n");
 	} else {
 		main_reload_switch(nc);
-		log_info("config reloaded from %s (generation %u)",
-		    nc->source, main_generation);
+		log_info("config reloaded from %s (generation %u)", nc->source,
+		    main_generation);
 		(void)buf_printf(out, "reloaded from %s (generation %u)\n",
 		    nc->source, main_generation);
 		if (tls_warnings > 0) {

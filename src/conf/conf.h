@@ -219,8 +219,9 @@ typedef void (*conf_release_fn)(struct conf *c);
 void conf_set_release(conf_release_fn fn);
 const struct conf *conf_hold(const struct conf *c);
 void conf_drop(const struct conf *c);
-/* How many hold it now (tests, ternctl stats). */
+/* How many hold it now; how many configurations are alive (reload log). */
 uint32_t conf_users(const struct conf *c);
+uint32_t conf_alive_count(void);
 /*
  * The settings a running server cannot change (spool, drop, queue
  * segment-size, resolver): conf_pin() copies the running values into

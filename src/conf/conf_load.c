@@ -18,8 +18,16 @@ struct conf_holder {
 	struct conf c;
 	struct conf_mem *mem;
 	uint32_t refs; /* conf_hold() minus conf_drop(); 1 from the load */
+	struct conf_holder *next; /* every configuration alive */
 	char hostname[256];
 };
+
+/*
+ * Configurations alive: the running one and those sessions still hold.
+ * (Also keeps them reachable for a leak checker when the program ends
+ * with an outbound job holding one.)
+ */
+static struct conf_holder *conf_alive;
 
 static conf_release_fn conf_release;
 
@@ -95,6 +103,8 @@ conf_parse(const char *name, const char *text, size_t len,
 	h->c = *c;
 	h->mem = cx.mem;
 	h->refs = 1;
+	h->next = conf_alive;
+	conf_alive = h;
 	*out = &h->c;
 	return 0;
 }
@@ -197,15 +207,33 @@ conf_users(const struct conf *c)
 	return container_of(c, struct conf_holder, c)->refs;
 }
 
+uint32_t
+conf_alive_count(void)
+{
+	const struct conf_holder *h;
+	uint32_t n = 0;
+
+	for (h = conf_alive; h != NULL; h = h->next) {
+		n++;
+	}
+	return n;
+}
+
 void
 conf_free(struct conf *c)
 {
-	struct conf_holder *h;
+	struct conf_holder *h, **p;
 
 	if (c == NULL) {
 		return;
 	}
 	h = container_of(c, struct conf_holder, c);
+	for (p = &conf_alive; *p != NULL; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	}
 	conf_mem_free(h->mem);
 	free(h);
 }

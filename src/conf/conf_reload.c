@@ -44,7 +44,8 @@ conf_resolvers_same(const struct conf *c)
 		return false;
 	}
 	for (k = 0; k < c->nresolvers; k++) {
-		if (!net_addr_equal(&c->resolvers[k], &conf_fixed.resolvers[k])) {
+		if (!net_addr_equal(&c->resolvers[k],
+		        &conf_fixed.resolvers[k])) {
 			return false;
 		}
 	}

@@ -148,8 +148,8 @@ smtpc_auth_begin(struct smtpc_auth *a, const struct conf *c,
 		    cn->name);
 		return -1;
 	}
-	rc = sasl_cli_start(&a->cli, mech, cn->auth_user,
-	    cn->auth_password, ir, &len, &has);
+	rc = sasl_cli_start(&a->cli, mech, cn->auth_user, cn->auth_password, ir,
+	    &len, &has);
 	if (rc == 0) {
 		rc = smtpc_auth_send(out, sasl_cli_name(mech), ir, len, has);
 	}

@@ -324,8 +324,8 @@ uint32_t smtpd_sessions_active(void);
  * commit (new sessions use c, removed addresses are closed, sessions in
  * progress keep theirs) or abort (the new sockets are closed).
  */
-int smtpd_reload_prepare(const struct conf *c, conf_report_fn report,
-    void *ctx);
+int
+smtpd_reload_prepare(const struct conf *c, conf_report_fn report, void *ctx);
 void smtpd_reload_commit(const struct conf *c);
 void smtpd_reload_abort(void);
 

@@ -74,15 +74,17 @@ smtpd_users_load(struct conf *c, conf_report_fn report, void *ctx)
 		db->cap = CONFIG_SASL_USERS_MAX;
 		db->users = calloc(CONFIG_SASL_USERS_MAX, sizeof(*db->users));
 	}
-	rc = db == NULL || db->users == NULL ? -ENOMEM :
-	                                       sasl_userdb_load(c->users, db,
-	                                           &line);
+	rc = db == NULL || db->users == NULL ?
+	    -ENOMEM :
+	    sasl_userdb_load(c->users, db, &line);
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "user database: %s",
-		    rc == -EINVAL     ? "bad line" :
-		        rc == -EEXIST ? "user given twice" :
-		        rc == -ENOSPC ? "more users than CONFIG_SASL_USERS_MAX" :
-		                        strerror(-rc));
+		    rc == -EINVAL ? "bad line" :
+		        rc == -EEXIST ?
+		                    "user given twice" :
+		        rc == -ENOSPC ?
+		                    "more users than CONFIG_SASL_USERS_MAX" :
+		                    strerror(-rc));
 		report(ctx, c->users, line, msg);
 		smtpd_users_free(db);
 		return rc;

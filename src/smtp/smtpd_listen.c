@@ -230,9 +230,8 @@ smtpd_listener_slot(void)
 	return NULL;
 }
 
-static void
-smtpd_report(conf_report_fn report, void *ctx, const char *file, int line,
-    const char *fmt, ...) PRINTF_LIKE(5, 6);
+static void smtpd_report(conf_report_fn report, void *ctx, const char *file,
+    int line, const char *fmt, ...) PRINTF_LIKE(5, 6);
 
 static void
 smtpd_report(conf_report_fn report, void *ctx, const char *file, int line,

@@ -167,6 +167,8 @@ def test_session_keeps_old_limits(tern):
             old.cmd(f"RCPT TO:<{box}@localhost>", 250)
         old.cmd("RCPT TO:<carol@example.test>", 250)
         old.cmd("RSET", 250)
+        assert "config generation 1 stays for 1 sessions or jobs" in \
+            tern.log()
         old.cmd("QUIT", 221)
     # the old configuration is freed with its last session; the server
     # goes on (ASan would report a use after free here)
@@ -353,6 +355,23 @@ def test_connector_changed(relay_tern, peers):  # noqa: F811
     p2.wait_messages(1)
     assert b"Subject: second" in p2.all_messages()[0].data
     assert len(p1.all_messages()) == 1
+
+
+def test_connector_password_file_missing_fails(relay_tern, peers,  # noqa
+                                               tmp_path):
+    p1 = peers()
+    t = relay_tern(connector("smart", "*", [p1.port]))
+    pw = tmp_path / "no-such.pass"
+    text = t.config.replace(
+        "connector smart {",
+        f"connector smart {{\n    auth user u password-file {pw}")
+    line = text.splitlines().index("connector smart {") + 1
+    rc, out = ternctl_reload(t, text)
+    assert rc != 0, out
+    assert f"{t.config_path}:{line}: connector smart: password-file " \
+        f"{pw}: No such file" in out, out
+    submit(t, "u1@other.example", message("after"))
+    p1.wait_messages(1)
 
 
 # ---- under load ---------------------------------------------------------
