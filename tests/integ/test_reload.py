@@ -12,6 +12,9 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from conftest import TERN_BIN, SMTPClient, port_listening, send_mail, \
     tail
@@ -256,6 +259,26 @@ def test_tls_certificate_broken_on_reload_is_a_warning(tern_factory,
         r = c.cmd("EHLO again.test", 250)
         assert "STARTTLS" not in r.lines
         c.cmd("STARTTLS", 454, "4.7.0")
+
+
+def test_tls_memory_returned_after_reloads(relay_tern, tmp_path):
+    """Each generation parses six copies of the system CA bundle (some
+    MiB of mbedTLS's fixed heap); if an old generation's credentials were
+    not given back, a dozen reloads would run the heap out."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if not bundle.exists():
+        pytest.skip("no CA bundle")
+    conns = []
+    for k in range(6):
+        ca = tmp_path / f"ca{k}.pem"
+        ca.write_bytes(bundle.read_bytes())
+        conns.append(connector(f"c{k}", f"d{k}.example", [1],
+                               extra=("tls verify", f"tls ca {ca}")))
+    t = relay_tern(*conns)
+    for i in range(12):
+        log = sighup(t)
+        assert generation(log) == i + 2, log
+    assert "out of TLS memory" not in t.log(), tail(t.log())
 
 
 # ---- AUTH users ---------------------------------------------------------
