@@ -380,6 +380,27 @@ def test_connector_changed(relay_tern, peers):  # noqa: F811
     assert len(p1.all_messages()) == 1
 
 
+def test_kept_connection_closed_by_reload(relay_tern, peers):  # noqa: F811
+    """A connection kept open after a message (5 s idle) carries the old
+    configuration's connector and TLS settings: a reload closes it with
+    QUIT at once; the next message gets a new one."""
+    p1 = peers()
+    t = relay_tern(connector("smart", "*", [p1.port]))
+    submit(t, "u1@other.example", message("first"))
+    p1.wait_messages(1)
+    sess = p1.wait_sessions(1)
+    assert not sess[0].closed.is_set()      # kept for the next message
+    start = time.monotonic()
+    rc, out = ternctl_reload(t)
+    assert rc == 0, out
+    p1.wait_sessions(1, closed=True, timeout=10)
+    assert time.monotonic() - start < 3.5, "closed by the idle timer"
+    assert sess[0].verbs()[-1] == "QUIT", sess[0].verbs()
+    submit(t, "u2@other.example", message("second"))
+    p1.wait_messages(2)
+    assert len(p1.wait_sessions(2)) == 2
+
+
 def test_connector_password_file_missing_fails(relay_tern, peers,  # noqa
                                                tmp_path):
     p1 = peers()
