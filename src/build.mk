@@ -10,7 +10,7 @@ obj-$(CONFIG_TLS) += tls/tls_ctx.o tls/tls_conn.o smtp/smtpd_tls.o \
 	deliver/smtpc_tls.o
 obj-$(CONFIG_SASL) += tls/tls_crypto.o
 obj-y += conf/conf_parse.o conf/conf_build.o conf/conf_load.o conf/conf_route.o \
-	conf/conf_tls.o conf/conf_auth.o
+	conf/conf_tls.o conf/conf_auth.o conf/conf_reload.o
 obj-y += smtp/smtp_reply.o smtp/smtp_cmd.o smtp/smtp_path.o \
 	smtp/smtp_param.o smtp/smtp_data.o
 obj-y += smtp/smtpd_listen.o smtp/smtpd_session.o smtp/smtpd_cmd.o \

@@ -1,7 +1,14 @@
 /*
  * main.c — the program: options, configuration, start-up (arena, pools,
- * listeners), signals, the event loop, shut-down. One binary serves
- * several names by argv[0]; for now only "tern" itself.
+ * listeners), signals, reload, the event loop, shut-down. One binary
+ * serves several names by argv[0] (tern, ternctl, mailq).
+ *
+ * Reload (SIGHUP, `ternctl reload`): the file given at start (or the
+ * embedded default) is loaded whole into a new struct conf on the heap —
+ * certificates, users and password files too — and the new listen
+ * addresses are bound; any error and nothing changes. Then each part is
+ * switched to it; sessions and outbound jobs in progress keep the one
+ * they started with (conf_hold), which is freed when the last ends.
  *
  *   tern [-c FILE] [-d] [-t] [-V]
  */
@@ -28,6 +35,10 @@
 
 static struct ev_io main_sig_io;
 static bool main_stopping;
+static bool main_daemon;
+static const char *main_path; /* -c FILE, NULL: the embedded default */
+static struct conf *main_conf; /* the running configuration */
+static uint32_t main_generation = 1;
 static struct ev_timer main_stop_timer;
 
 static void
@@ -77,6 +88,151 @@ main_stop_check(struct ev_timer *t)
 	ev_timer_start(t, 50, main_stop_check);
 }
 
+/* ---- reload ------------------------------------------------------------ */
+
+struct main_notes {
+	int errors;
+	int warnings;
+	struct buf b; /* the lines for `ternctl reload` */
+	char mem[6144];
+};
+
+static void
+main_note(struct main_notes *n, bool error, const char *file, int line,
+    const char *msg)
+{
+	char text[600];
+
+	if (line > 0) {
+		snprintf(text, sizeof(text), "%s:%d: %s", file, line, msg);
+	} else {
+		snprintf(text, sizeof(text), "%s: %s", file, msg);
+	}
+	if (error) {
+		n->errors++;
+		log_err("reload: %s", text);
+	} else {
+		n->warnings++;
+		log_warn("reload: warning: %s", text);
+	}
+	(void)buf_printf(&n->b, "%s%s\n", error ? "" : "warning: ", text);
+}
+
+static void
+main_reload_error(void *ctx, const char *file, int line, const char *msg)
+{
+	main_note(ctx, true, file, line, msg);
+}
+
+static void
+main_reload_warning(void *ctx, const char *file, int line, const char *msg)
+{
+	main_note(ctx, false, file, line, msg);
+}
+
+/* At start an error in what a configuration loads ends the program. */
+static void
+main_start_error(void *ctx, const char *file, int line, const char *msg)
+{
+	if (line > 0) {
+		fatal("%s:%d: %s", file, line, msg);
+	}
+	fatal("%s: %s", file, msg);
+}
+
+/* What other parts loaded into a configuration, when its last user ends. */
+static void
+main_conf_release(struct conf *c)
+{
+	tls_conf_unload(c);
+	smtpd_users_unload(c);
+	smtpc_auth_unload(c);
+}
+
+/* Everything a configuration needs besides its text; 0 or the first error. */
+static int
+main_conf_extras(struct conf *c, conf_report_fn report, void *ctx)
+{
+	int rc = smtpd_users_load(c, report, ctx);
+
+	if (rc == 0) {
+		rc = smtpc_auth_load(c, report, ctx);
+	}
+	return rc;
+}
+
+static void
+main_reload_switch(struct conf *nc)
+{
+	struct conf *old = main_conf;
+
+	smtpd_reload_commit(nc);
+	smtpc_reload(nc);
+	dsched_reload(nc);
+	dsn_reload(nc);
+	log_open(main_daemon, nc->log_level);
+	main_conf = nc;
+	main_generation++;
+	if (conf_users(old) > 1) {
+		log_info("config generation %u stays for %u sessions or jobs "
+		         "in progress",
+		    main_generation - 1, conf_users(old) - 1);
+	}
+	conf_drop(old); /* freed now, or when its last session ends */
+}
+
+static int
+main_reload(struct buf *out)
+{
+	static struct main_notes notes;
+	struct main_notes *n = &notes;
+	struct conf *nc = NULL;
+	int tls_warnings = 0;
+
+	memset(n, 0, sizeof(*n));
+	buf_init(&n->b, n->mem, sizeof(n->mem));
+	log_info("config reload from %s",
+	    main_path != NULL ? main_path : "(embedded default)");
+	if (conf_load_report(main_path, main_reload_error, n, &nc) == 0) {
+		conf_keep_fixed(nc, main_reload_warning, n);
+		tls_warnings = tls_conf_load(nc);
+		if (main_conf_extras(nc, main_reload_error, n) == 0) {
+			(void)smtpd_reload_prepare(nc, main_reload_error, n);
+		}
+	}
+	if (n->errors > 0) {
+		conf_drop(nc);
+		log_err("config reload failed with %d error%s; the running "
+		        "configuration (generation %u) stays",
+		    n->errors, n->errors == 1 ? "" : "s", main_generation);
+		(void)buf_printf(out,
+		    "error: reload failed, the running configuration stays\n");
+	} else {
+		main_reload_switch(nc);
+		log_info("config reloaded from %s (generation %u)", nc->source,
+		    main_generation);
+		(void)buf_printf(out, "reloaded from %s (generation %u)\n",
+		    nc->source, main_generation);
+		if (tls_warnings > 0) {
+			(void)buf_printf(out,
+			    "warning: %d TLS warning%s, see the log\n",
+			    tls_warnings, tls_warnings == 1 ? "" : "s");
+		}
+	}
+	(void)buf_append(out, buf_data(&n->b), buf_size(&n->b));
+	return n->errors > 0 ? -EINVAL : 0;
+}
+
+static void
+main_reload_signal(void)
+{
+	char mem[256];
+	struct buf b;
+
+	buf_init(&b, mem, sizeof(mem));
+	(void)main_reload(&b); /* everything it says is logged */
+}
+
 static void
 main_on_signal(struct ev_io *io, uint32_t events)
 {
@@ -84,8 +240,9 @@ main_on_signal(struct ev_io *io, uint32_t events)
 
 	while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log_warn("reload requested: not supported yet, "
-			         "restart to apply changes");
+			if (!main_stopping) {
+				main_reload_signal();
+			}
 			continue;
 		}
 		if (!main_stopping) {
@@ -226,12 +383,13 @@ main_log_stats(void)
 }
 
 static void
-main_start(const struct conf *conf)
+main_start(struct conf *conf)
 {
 	const struct dsched_agent *local, *relay;
 	struct queue_report rep;
 	int rc;
 
+	(void)main_conf_extras(conf, main_start_error, NULL);
 	rc = queue_init(conf, &rep);
 	if (rc < 0) {
 		fatal("spool %s: %s", conf->spool, strerror(-rc));
@@ -257,6 +415,7 @@ main_start(const struct conf *conf)
 	if (rc < 0) {
 		fatal("control socket in %s: %s", conf->spool, strerror(-rc));
 	}
+	admin_set_reload(main_reload);
 }
 
 static int
@@ -265,6 +424,7 @@ main_tern(int argc, char **argv)
 	const char *path = NULL;
 	bool check = false, daemon = false;
 	struct conf *conf;
+
 	int opt, rc;
 
 	while ((opt = getopt(argc, argv, "c:dtVh")) != -1) {
@@ -308,6 +468,11 @@ main_tern(int argc, char **argv)
 	if (daemon) {
 		main_daemonize();
 	}
+	main_daemon = daemon;
+	main_path = path;
+	main_conf = conf;
+	conf_set_release(main_conf_release);
+	conf_pin(conf);
 	log_open(daemon, conf->log_level);
 	if (arena_init(main_arena_size()) < 0 ||
 	    ev_init(CONFIG_POOL_SESSIONS + CONFIG_DSCHED_JOBS + DNSC_TIMERS +
@@ -328,8 +493,7 @@ main_tern(int argc, char **argv)
 	queue_fini();
 	main_log_stats();
 	log_info("tern stopped");
-	tls_conf_unload(conf);
-	conf_free(conf);
+	conf_drop(main_conf); /* freed unless an outbound job still holds it */
 	return rc < 0 ? 1 : 0;
 }
 

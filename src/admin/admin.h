@@ -4,7 +4,7 @@
  * client side of it, ternctl and mailq (the same binary by another name).
  *
  *   ternctl [-c FILE | -s SOCKET] queue list | queue show ID | queue flush
- *                                 | stats
+ *                                 | stats | reload
  *   mailq   [-c FILE | -s SOCKET]        (= ternctl queue list)
  */
 #ifndef TERN_ADMIN_H
@@ -15,6 +15,12 @@
 /* Listen on the control socket of the configuration's spool. */
 int admin_init(const struct conf *c);
 void admin_fini(void);
+/*
+ * `reload`: the program's reload; it writes "reloaded ..." or
+ * "error: ..." and the errors, one "file:line: message" a line.
+ */
+typedef int (*admin_reload_fn)(struct buf *out);
+void admin_set_reload(admin_reload_fn fn);
 /* <spool>/control */
 int admin_control_path(const struct conf *c, char *out, size_t size);
 /* ternctl / mailq: prog is the name called ("ternctl", "mailq"). */

@@ -16,7 +16,7 @@ admin_client_usage(const char *prog)
 {
 	fprintf(stderr,
 	    "usage: %s [-c FILE | -s SOCKET] queue list | queue show ID |\n"
-	    "       %*s                      queue flush | stats |\n"
+	    "       %*s                      queue flush | stats | reload |\n"
 	    "       %*s                      user add|del|list ...\n"
 	    "       mailq [-c FILE | -s SOCKET]\n",
 	    prog, (int)strlen(prog), "", (int)strlen(prog), "");

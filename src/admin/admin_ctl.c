@@ -38,6 +38,7 @@ struct admin_conn {
 };
 
 static struct {
+	admin_reload_fn reload;
 	struct ev_io lio;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct pool conns;
@@ -247,10 +248,13 @@ admin_command(struct admin_conn *a, char *line)
 		    "ok: deferred messages are being retried\n");
 	} else if (argc == 1 && strcmp(argv[0], "stats") == 0) {
 		admin_stats(a);
+	} else if (argc == 1 && strcmp(argv[0], "reload") == 0 &&
+	    adm.reload != NULL) {
+		(void)adm.reload(&a->out);
 	} else {
 		buf_printf(&a->out,
 		    "error: unknown command (queue list, queue show ID, "
-		    "queue flush, stats)\n");
+		    "queue flush, stats, reload)\n");
 	}
 }
 
@@ -394,6 +398,12 @@ admin_init(const struct conf *c)
 		return rc;
 	}
 	return 0;
+}
+
+void
+admin_set_reload(admin_reload_fn fn)
+{
+	adm.reload = fn;
 }
 
 void

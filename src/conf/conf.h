@@ -53,6 +53,7 @@ enum conf_tls_policy {
 };
 
 struct tls_cred; /* loaded by the TLS part (tls_conf_load) */
+struct sasl_db; /* loaded by the server's AUTH (smtpd_users_load) */
 /* SASL mechanisms a server offers (`auth MECH...`) */
 #define CONF_AUTH_PLAIN 0x1u
 #define CONF_AUTH_LOGIN 0x2u
@@ -81,6 +82,7 @@ struct conf_connector {
 	struct tls_cred *tls_cred; /* NULL: none, or it failed to load */
 	char *auth_user; /* outbound AUTH (conf_auth.c); NULL: none */
 	char *auth_password_file;
+	char *auth_password; /* its first line (smtpc_auth_load), or NULL */
 	bool auth_plaintext; /* AUTH without TLS allowed */
 };
 
@@ -159,6 +161,7 @@ struct conf {
 	char *drop;
 	char *badmail;
 	char *users; /* AUTH user database (ternctl user add) */
+	struct sasl_db *userdb; /* users loaded (smtpd_users_load), or NULL */
 	uint32_t max_sessions; /* 0: the whole pool */
 	enum log_level log_level;
 	struct conf_queue queue;
@@ -200,7 +203,34 @@ int conf_parse(const char *name, const char *text, size_t len,
 /* Load FILE, or the embedded default when path is NULL; errors to stderr
  * as "file:line: message". Returns the number of errors. */
 int conf_load(const char *path, struct conf **out);
+/* The same, each problem to report (a reload collects them). */
+int conf_load_report(const char *path, conf_report_fn report, void *ctx,
+    struct conf **out);
 void conf_free(struct conf *c);
+
+/*
+ * Reload (conf_reload.c, conf_load.c). A loaded configuration has one
+ * user, its loader. Whoever keeps a pointer past the current event
+ * (a session, an outbound connection) takes a hold and drops it when
+ * done; the last drop runs the release function (what other parts
+ * loaded into it: certificates, users, passwords) and frees it.
+ */
+typedef void (*conf_release_fn)(struct conf *c);
+void conf_set_release(conf_release_fn fn);
+const struct conf *conf_hold(const struct conf *c);
+void conf_drop(const struct conf *c);
+/* How many hold it now; how many configurations are alive (reload log). */
+uint32_t conf_users(const struct conf *c);
+uint32_t conf_alive_count(void);
+/*
+ * The settings a running server cannot change (spool, drop, queue
+ * segment-size, resolver): conf_pin() copies the running values into
+ * memory that lives as long as the process and points c at them;
+ * conf_keep_fixed() gives a new configuration the pinned values and
+ * reports each change as "SETTING: needs a restart". Returns how many.
+ */
+void conf_pin(struct conf *c);
+int conf_keep_fixed(struct conf *c, conf_report_fn report, void *ctx);
 
 extern const char conf_default_text[];
 

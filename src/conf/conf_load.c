@@ -17,8 +17,19 @@
 struct conf_holder {
 	struct conf c;
 	struct conf_mem *mem;
+	uint32_t refs; /* conf_hold() minus conf_drop(); 1 from the load */
+	struct conf_holder *next; /* every configuration alive */
 	char hostname[256];
 };
+
+/*
+ * Configurations alive: the running one and those sessions still hold.
+ * (Also keeps them reachable for a leak checker when the program ends
+ * with an outbound job holding one.)
+ */
+static struct conf_holder *conf_alive;
+
+static conf_release_fn conf_release;
 
 static int
 conf_read_file(void *ctx, const char *path, char **text, size_t *len)
@@ -91,6 +102,9 @@ conf_parse(const char *name, const char *text, size_t len,
 	}
 	h->c = *c;
 	h->mem = cx.mem;
+	h->refs = 1;
+	h->next = conf_alive;
+	conf_alive = h;
 	*out = &h->c;
 	return 0;
 }
@@ -119,21 +133,26 @@ conf_fill_defaults(struct conf *c)
 }
 
 int
-conf_load(const char *path, struct conf **out)
+conf_load_report(const char *path, conf_report_fn report, void *ctx,
+    struct conf **out)
 {
-	struct conf_io io = { conf_report_stderr, conf_read_file, NULL };
+	struct conf_io io = { report, conf_read_file, ctx };
 	char *text;
 	size_t len;
 	int rc;
 
+	*out = NULL;
 	if (path == NULL) {
 		rc = conf_parse("(embedded default)", conf_default_text,
 		    strlen(conf_default_text), &io, out);
 	} else {
 		rc = conf_read_file(NULL, path, &text, &len);
 		if (rc < 0) {
-			fprintf(stderr, "%s: cannot read: %s\n", path,
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "cannot read: %s",
 			    strerror(-rc));
+			report(ctx, path, 0, msg);
 			return 1;
 		}
 		rc = conf_parse(path, text, len, &io, out);
@@ -145,8 +164,27 @@ conf_load(const char *path, struct conf **out)
 	return rc;
 }
 
+int
+conf_load(const char *path, struct conf **out)
+{
+	return conf_load_report(path, conf_report_stderr, NULL, out);
+}
+
 void
-conf_free(struct conf *c)
+conf_set_release(conf_release_fn fn)
+{
+	conf_release = fn;
+}
+
+const struct conf *
+conf_hold(const struct conf *c)
+{
+	container_of(c, struct conf_holder, c)->refs++;
+	return c;
+}
+
+void
+conf_drop(const struct conf *c)
 {
 	struct conf_holder *h;
 
@@ -154,6 +192,48 @@ conf_free(struct conf *c)
 		return;
 	}
 	h = container_of(c, struct conf_holder, c);
+	if (--h->refs > 0) {
+		return;
+	}
+	if (conf_release != NULL) {
+		conf_release(&h->c);
+	}
+	conf_free(&h->c);
+}
+
+uint32_t
+conf_users(const struct conf *c)
+{
+	return container_of(c, struct conf_holder, c)->refs;
+}
+
+uint32_t
+conf_alive_count(void)
+{
+	const struct conf_holder *h;
+	uint32_t n = 0;
+
+	for (h = conf_alive; h != NULL; h = h->next) {
+		n++;
+	}
+	return n;
+}
+
+void
+conf_free(struct conf *c)
+{
+	struct conf_holder *h, **p;
+
+	if (c == NULL) {
+		return;
+	}
+	h = container_of(c, struct conf_holder, c);
+	for (p = &conf_alive; *p != NULL; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	}
 	conf_mem_free(h->mem);
 	free(h);
 }

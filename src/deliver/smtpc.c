@@ -64,6 +64,7 @@ struct tls_conn;
 
 struct smtpc {
 	struct ev_io io;
+	const struct conf *conf; /* held from the job's start to its end */
 	struct smtpc_auth auth;
 	struct ev_timer timer;
 	struct handle h;
@@ -325,8 +326,9 @@ smtpc_park(struct smtpc *s)
 	uint32_t k;
 	int fd = s->io.fd;
 
+	/* kept connections are of the running configuration only */
 	if (!s->clean || fd < 0 || s->nmsgs >= smtpc_msgs_per_conn(s) ||
-	    s->tnext == 0 || buf_size(&s->in) > 0) {
+	    s->tnext == 0 || buf_size(&s->in) > 0 || s->conf != sc.conf) {
 		return false;
 	}
 	for (k = 0; k < ARRAY_SIZE(sc.idle) && c == NULL; k++) {
@@ -364,7 +366,8 @@ smtpc_adopt(struct smtpc *s)
 	uint32_t k;
 	int fd;
 
-	for (k = 0; k < ARRAY_SIZE(sc.idle) && c == NULL; k++) {
+	for (k = 0; k < ARRAY_SIZE(sc.idle) && c == NULL && s->conf == sc.conf;
+	     k++) {
 		c = sc.idle[k].used && strcmp(sc.idle[k].key, s->key) == 0 ?
 		    &sc.idle[k] :
 		    NULL;
@@ -445,8 +448,8 @@ smtpc_wait(struct smtpc *s)
 		return; /* the timer drives the planning steps */
 	}
 	ev_timer_start(&s->timer,
-	    s->state == SC_CONNECT ? sc.conf->queue.connect_timeout_ms :
-	                             sc.conf->queue.reply_timeout_ms,
+	    s->state == SC_CONNECT ? s->conf->queue.connect_timeout_ms :
+	                             s->conf->queue.reply_timeout_ms,
 	    smtpc_on_timer);
 }
 
@@ -623,7 +626,7 @@ smtpc_tls_step(struct smtpc *s)
 	    why);
 	/* RFC 3207 4.2: forget what the peer said before, ask again */
 	s->caps = 0;
-	smtpc_send(s, "EHLO %s\r\n", sc.conf->hostname);
+	smtpc_send(s, "EHLO %s\r\n", s->conf->hostname);
 	s->state = SC_EHLO;
 	smtpc_wait(s);
 	smtpc_flush(s);
@@ -644,7 +647,7 @@ smtpc_on_starttls(struct smtpc *s, const struct smtpc_reply *r)
 		return;
 	}
 	buf_reset(&s->in); /* nothing from before the handshake counts */
-	rc = smtpc_tls_begin(sc.conf, s->route.cn, s->io.fd, t->host,
+	rc = smtpc_tls_begin(s->conf, s->route.cn, s->io.fd, t->host,
 	    &s->tls_hs);
 	if (rc < 0) {
 		smtpc_tls_failed(s,
@@ -1092,7 +1095,7 @@ static void
 smtpc_after_ehlo(struct smtpc *s, unsigned offered)
 {
 	char why[200];
-	int rc = smtpc_auth_begin(&s->auth, sc.conf, s->route.cn, offered,
+	int rc = smtpc_auth_begin(&s->auth, s->conf, s->route.cn, offered,
 	    s->tls != NULL, &s->out, why, sizeof(why));
 
 	if (rc < 0) {
@@ -1117,7 +1120,7 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 			smtpc_next_target(s, "greeting refused");
 			return;
 		}
-		smtpc_send(s, "EHLO %s\r\n", sc.conf->hostname);
+		smtpc_send(s, "EHLO %s\r\n", s->conf->hostname);
 		s->state = SC_EHLO;
 		smtpc_flush(s);
 		return;
@@ -1131,7 +1134,7 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 				    s->state == SC_EHLO ? r->auth : 0);
 			}
 		} else if (s->state == SC_EHLO && r->code >= 500) {
-			smtpc_send(s, "HELO %s\r\n", sc.conf->hostname);
+			smtpc_send(s, "HELO %s\r\n", s->conf->hostname);
 			s->state = SC_HELO;
 			smtpc_flush(s);
 		} else {
@@ -1442,18 +1445,20 @@ smtpc_next_domain(struct smtpc *s)
 		}
 		struct dsched_job *j = s->job;
 
+		conf_drop(s->conf);
+		s->conf = NULL;
 		pool_put(&sc.conns,
 		    s); /* first: the scheduler may start more */
 		dsched_done(j);
 		return;
 	}
-	d = conf_domain_find(sc.conf, s->domain, strlen(s->domain));
+	d = conf_domain_find(s->conf, s->domain, strlen(s->domain));
 	if (d != NULL && d->kind == CONF_DOMAIN_HOLD) {
 		smtpc_settle_open(s, 0, "held for the domain (ETRN)", false);
 		smtpc_next_domain(s);
 		return;
 	}
-	router_pick(sc.conf, s->domain, time(NULL), &s->route);
+	router_pick(s->conf, s->domain, time(NULL), &s->route);
 	if (s->route.closed) {
 		smtpc_settle_open(s, 0, "waiting for the connector's schedule",
 		    false);
@@ -1494,6 +1499,7 @@ smtpc_submit(struct dsched_job *j)
 	s->h = h;
 	s->io.fd = -1;
 	s->job = j;
+	s->conf = conf_hold(sc.conf); /* a reload applies from the next job */
 	buf_init(&s->in, s->inmem, sizeof(s->inmem));
 	buf_init(&s->out, s->outmem, sizeof(s->outmem));
 	smtpc_next_domain(s);
@@ -1506,8 +1512,25 @@ smtpc_init(const struct conf *c, const struct dsched_agent **agent)
 {
 	sc.conf = c;
 	pool_init(&sc.conns, "smtpc", sizeof(struct smtpc), CONFIG_DSCHED_JOBS);
-	smtpc_auth_init(c);
 	route_targets_init(smtpc_on_targets);
 	*agent = &smtpc_agent;
 	return 0;
+}
+
+/*
+ * A reload: jobs from now on use c (those running keep theirs); the kept
+ * connections belong to the old configuration (their TLS settings, their
+ * connector) and are closed.
+ */
+void
+smtpc_reload(const struct conf *c)
+{
+	uint32_t k;
+
+	sc.conf = c;
+	for (k = 0; k < ARRAY_SIZE(sc.idle); k++) {
+		if (sc.idle[k].used) {
+			smtpc_idle_close(&sc.idle[k], true);
+		}
+	}
 }

@@ -147,8 +147,6 @@ struct smtpc_auth {
 };
 
 #if ENABLE_SASL
-/* Read the connectors' password files (start-up; fatal on errors). */
-void smtpc_auth_init(const struct conf *c);
 /* The value of an EHLO AUTH keyword -> CONF_AUTH_* bits. */
 unsigned smtpc_auth_keyword(const char *s, size_t n);
 /*
@@ -163,10 +161,6 @@ int smtpc_auth_reply(struct smtpc_auth *a, const struct smtpc_reply *r,
     struct buf *out, char *why, size_t wsize);
 void smtpc_auth_end(struct smtpc_auth *a);
 #else
-static inline void
-smtpc_auth_init(const struct conf *c)
-{
-}
 static inline unsigned
 smtpc_auth_keyword(const char *s, size_t n)
 {

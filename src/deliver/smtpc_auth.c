@@ -4,7 +4,8 @@
  *   connector NAME { auth user NAME password-file FILE
  *                    auth plaintext yes|no }
  *
- * The password is read from FILE at start (its first line). After EHLO
+ * The password is read from FILE at start and at each reload (its first
+ * line). After EHLO
  * the client picks the strongest mechanism both sides have (SCRAM-SHA-256
  * > CRAM-MD5 > PLAIN > LOGIN). Only over TLS unless `auth plaintext yes`:
  * without TLS the password is never sent and the messages wait (4.7.x),
@@ -12,44 +13,81 @@
  * credentials (its reply is the reason).
  */
 #include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deliver/smtpc.h"
 #include "tls/tls.h"
 
-static char **smtpc_auth_pw; /* per connector, NULL without auth */
+/* One connector's password: the first line of its file, on the heap. */
+static int
+smtpc_auth_read(struct conf *c, struct conf_connector *cn,
+    conf_report_fn report, void *ctx)
+{
+	char line[SASL_PASS_MAX + 2], msg[PATH_MAX / 8 + 160];
+	FILE *f = fopen(cn->auth_password_file, "re");
+	size_t n = 0;
+	bool got = f != NULL && fgets(line, sizeof(line), f) != NULL;
+
+	if (f == NULL) {
+		snprintf(msg, sizeof(msg), "connector %s: password-file %s: %s",
+		    cn->name, cn->auth_password_file, strerror(errno));
+	} else {
+		fclose(f);
+		n = got ? strcspn(line, "\r\n") : 0;
+		snprintf(msg, sizeof(msg),
+		    "connector %s: password-file %s: no password on its "
+		    "first line (1 to %d bytes)",
+		    cn->name, cn->auth_password_file, SASL_PASS_MAX);
+	}
+	if (n == 0 || n > SASL_PASS_MAX) {
+		report(ctx, c->source, cn->line, msg);
+		tls_zero(line, sizeof(line));
+		return -EINVAL;
+	}
+	cn->auth_password = calloc(1, n + 1);
+	if (cn->auth_password == NULL) {
+		report(ctx, c->source, cn->line, "out of memory");
+		tls_zero(line, sizeof(line));
+		return -ENOMEM;
+	}
+	memcpy(cn->auth_password, line, n);
+	tls_zero(line, sizeof(line));
+	return 0;
+}
+
+int
+smtpc_auth_load(struct conf *c, conf_report_fn report, void *ctx)
+{
+	uint32_t k;
+	int rc = 0;
+
+	for (k = 0; k < c->nconnectors; k++) {
+		if (c->connectors[k].auth_user != NULL &&
+		    smtpc_auth_read(c, &c->connectors[k], report, ctx) < 0) {
+			rc = -EINVAL;
+		}
+	}
+	if (rc < 0) {
+		smtpc_auth_unload(c);
+	}
+	return rc;
+}
 
 void
-smtpc_auth_init(const struct conf *c)
+smtpc_auth_unload(struct conf *c)
 {
-	char line[SASL_PASS_MAX + 2];
 	uint32_t k;
-	FILE *f;
 
-	smtpc_auth_pw = arena_alloc(sizeof(char *) * (c->nconnectors + 1));
 	for (k = 0; k < c->nconnectors; k++) {
-		const struct conf_connector *cn = &c->connectors[k];
-		size_t n;
+		char *pw = c->connectors[k].auth_password;
 
-		if (cn->auth_user == NULL) {
-			continue;
+		if (pw != NULL) {
+			tls_zero(pw, strlen(pw));
+			free(pw);
+			c->connectors[k].auth_password = NULL;
 		}
-		f = fopen(cn->auth_password_file, "re");
-		if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
-			fatal("connector %s: password-file %s: %s", cn->name,
-			    cn->auth_password_file,
-			    f == NULL ? strerror(errno) : "empty");
-		}
-		fclose(f);
-		n = strcspn(line, "\r\n");
-		if (n == 0 || n > SASL_PASS_MAX) {
-			fatal("connector %s: password-file %s: no password "
-			      "on its first line (1 to %d bytes)",
-			    cn->name, cn->auth_password_file, SASL_PASS_MAX);
-		}
-		smtpc_auth_pw[k] = arena_alloc(n + 1);
-		memcpy(smtpc_auth_pw[k], line, n);
-		tls_zero(line, sizeof(line));
 	}
 }
 
@@ -110,8 +148,8 @@ smtpc_auth_begin(struct smtpc_auth *a, const struct conf *c,
 		    cn->name);
 		return -1;
 	}
-	rc = sasl_cli_start(&a->cli, mech, cn->auth_user,
-	    smtpc_auth_pw[cn - c->connectors], ir, &len, &has);
+	rc = sasl_cli_start(&a->cli, mech, cn->auth_user, cn->auth_password, ir,
+	    &len, &has);
 	if (rc == 0) {
 		rc = smtpc_auth_send(out, sasl_cli_name(mech), ir, len, has);
 	}

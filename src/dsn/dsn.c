@@ -514,3 +514,9 @@ dsn_init(const struct conf *c)
 	dsn.qwait.fn = dsn_wake;
 	dsched_set_report(dsn_on_results);
 }
+
+void
+dsn_reload(const struct conf *c)
+{
+	dsn.conf = c; /* read afresh for each report, never kept */
+}

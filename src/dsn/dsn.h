@@ -74,10 +74,17 @@ void dsn_date(uint64_t t, char *out, size_t size);
 #define DSN_ARENA (128 * 1024)
 /* Register the generator with the delivery scheduler. */
 void dsn_init(const struct conf *c);
+/* Reports from now on use c (host name, badmail, ndr-copy, limits). */
+void dsn_reload(const struct conf *c);
 #else
 #define DSN_ARENA 0
 static inline void
 dsn_init(const struct conf *c)
+{
+	(void)c;
+}
+static inline void
+dsn_reload(const struct conf *c)
 {
 	(void)c;
 }

@@ -392,3 +392,9 @@ dsched_init(const struct conf *c, const struct dsched_agent *local,
 	dsched_run();
 	ev_timer_start(&dsched.tick, DSCHED_TICK_MS, dsched_on_tick);
 }
+
+void
+dsched_reload(const struct conf *c)
+{
+	dsched.conf = c; /* read at each use, never kept */
+}

@@ -56,6 +56,8 @@ struct dsched_agent {
 
 void dsched_init(const struct conf *c, const struct dsched_agent *local,
     const struct dsched_agent *relay);
+/* Retry, expiry and delay notices from now on follow c (reload). */
+void dsched_reload(const struct conf *c);
 /* The reason for recipient i (kept per recipient, as far as room goes). */
 void dsched_job_reply(struct dsched_job *j, uint32_t i, const char *why);
 /* The remote MTA recipient i met; relayed: it offered no DSN. */

@@ -9,9 +9,8 @@
 #ifndef TERN_SMTP_H
 #define TERN_SMTP_H
 
+#include "conf/conf.h"
 #include "core/core.h"
-
-struct conf;
 
 /* RFC 5321 4.5.3.1: size limits, in octets */
 #define SMTP_CMD_LINE_MAX 512 /* 4.5.3.1.4, including CRLF */
@@ -318,5 +317,32 @@ void smtpd_shutdown(void);
 /* The grace time is over: end every session now. */
 void smtpd_kill_all(void);
 uint32_t smtpd_sessions_active(void);
+
+/*
+ * Reload, in two steps: prepare binds the listen addresses the new
+ * configuration adds (errors reported, nothing changes); then either
+ * commit (new sessions use c, removed addresses are closed, sessions in
+ * progress keep theirs) or abort (the new sockets are closed).
+ */
+int
+smtpd_reload_prepare(const struct conf *c, conf_report_fn report, void *ctx);
+void smtpd_reload_commit(const struct conf *c);
+void smtpd_reload_abort(void);
+
+#if ENABLE_SASL
+/* The AUTH user database of c->users into c->userdb (start, reload). */
+int smtpd_users_load(struct conf *c, conf_report_fn report, void *ctx);
+void smtpd_users_unload(struct conf *c);
+#else
+static inline int
+smtpd_users_load(struct conf *c, conf_report_fn report, void *ctx)
+{
+	return 0;
+}
+static inline void
+smtpd_users_unload(struct conf *c)
+{
+}
+#endif
 
 #endif

@@ -13,6 +13,8 @@
  * max-failures) ends it with 421 4.7.0. Secrets are never logged; the
  * decoded responses and the exchange are zeroised after use.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "smtp/smtpd_int.h"
@@ -40,33 +42,76 @@ struct smtpd_auth_peer {
 };
 
 static struct pool smtpd_auth_pool;
-static struct sasl_db smtpd_auth_db;
+static const struct sasl_db smtpd_auth_nodb;
+
+static void smtpd_users_free(struct sasl_db *db); /* no `users` file */
 static struct smtpd_auth_peer smtpd_auth_peers[SMTPD_AUTH_PEERS];
 
 void
 smtpd_auth_init(const struct conf *c)
 {
-	int rc, line;
-
 	pool_init(&smtpd_auth_pool, "smtpd-auth", sizeof(struct smtpd_auth),
 	    CONFIG_SASL_SESSIONS);
+}
+
+/*
+ * The users of a configuration, at start and at each reload: heap memory
+ * of CONFIG_SASL_USERS_MAX entries (calloc: pages are touched only as
+ * users fill them), freed with the configuration it belongs to.
+ */
+int
+smtpd_users_load(struct conf *c, conf_report_fn report, void *ctx)
+{
+	struct sasl_db *db;
+	char msg[160];
+	int rc, line = 0;
+
 	if (c->users == NULL) {
-		return;
+		return 0;
 	}
-	smtpd_auth_db.cap = CONFIG_SASL_USERS_MAX;
-	smtpd_auth_db.users = arena_alloc(
-	    sizeof(struct sasl_user) * CONFIG_SASL_USERS_MAX);
-	rc = sasl_userdb_load(c->users, &smtpd_auth_db, &line);
+	db = calloc(1, sizeof(*db));
+	if (db != NULL) {
+		db->cap = CONFIG_SASL_USERS_MAX;
+		db->users = calloc(CONFIG_SASL_USERS_MAX, sizeof(*db->users));
+	}
+	rc = db == NULL || db->users == NULL ?
+	    -ENOMEM :
+	    sasl_userdb_load(c->users, db, &line);
 	if (rc < 0) {
-		fatal("%s:%d: user database: %s", c->users, line,
+		snprintf(msg, sizeof(msg), "user database: %s",
 		    rc == -EINVAL ? "bad line" :
 		        rc == -EEXIST ?
 		                    "user given twice" :
 		        rc == -ENOSPC ?
 		                    "more users than CONFIG_SASL_USERS_MAX" :
 		                    strerror(-rc));
+		report(ctx, c->users, line, msg);
+		smtpd_users_free(db);
+		return rc;
 	}
-	log_info("auth users=%u file=%s", smtpd_auth_db.n, c->users);
+	c->userdb = db;
+	log_info("auth users=%u file=%s", db->n, c->users);
+	return 0;
+}
+
+static void
+smtpd_users_free(struct sasl_db *db)
+{
+	if (db == NULL) {
+		return;
+	}
+	if (db->users != NULL) {
+		tls_zero(db->users, sizeof(*db->users) * db->cap);
+		free(db->users);
+	}
+	free(db);
+}
+
+void
+smtpd_users_unload(struct conf *c)
+{
+	smtpd_users_free(c->userdb);
+	c->userdb = NULL;
 }
 
 /* Offered at all, and allowed now (TLS, or plaintext allowed)? */
@@ -361,7 +406,9 @@ smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_cmd *c)
 	}
 	memset(&s->auth->delay, 0, sizeof(s->auth->delay));
 	s->auth->session = s->h;
-	sasl_srv_init(&s->auth->x, m, &smtpd_auth_db, smtpd_hostname(s));
+	sasl_srv_init(&s->auth->x, m,
+	    s->conf->userdb != NULL ? s->conf->userdb : &smtpd_auth_nodb,
+	    smtpd_hostname(s));
 	if (sp != NULL) {
 		bool ok = smtpd_auth_decode(s, sp + 1, c->arg_len - (mlen + 1),
 		    &n);

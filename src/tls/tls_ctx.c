@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/bignum.h>
 #include <mbedtls/build_info.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -32,6 +33,7 @@
 #include "tls/tls_int.h"
 
 #define TLS_FILE_MAX (4 * 1024 * 1024) /* a CA bundle is ~200 KiB */
+#define TLS_NOMEM "out of TLS memory (CONFIG_TLS_CRED_KB)"
 
 struct tls_cred {
 	mbedtls_ssl_config conf;
@@ -209,6 +211,7 @@ tls_load_pem(struct tls_cred *t, const char *path, bool key)
 	if (rc < 0) {
 		return rc == -ENOENT ? "no such file" :
 		    rc == -EACCES    ? "permission denied" :
+		    rc == -ENOMEM    ? TLS_NOMEM :
 		                       "cannot be read";
 	}
 	if (key) {
@@ -219,6 +222,11 @@ tls_load_pem(struct tls_cred *t, const char *path, bool key)
 	}
 	mbedtls_platform_zeroize(data, len);
 	mbedtls_free(data);
+	if (rc == MBEDTLS_ERR_X509_ALLOC_FAILED ||
+	    rc == MBEDTLS_ERR_PK_ALLOC_FAILED ||
+	    rc == MBEDTLS_ERR_MPI_ALLOC_FAILED) {
+		return TLS_NOMEM; /* a reload loads beside the running one */
+	}
 	if (key && rc != 0) {
 		return "not a PEM private key (RSA or EC, unencrypted)";
 	}
@@ -247,7 +255,7 @@ tls_server_load(const struct conf *c, struct conf_server *s)
 	}
 	t = tls_cred_new(MBEDTLS_SSL_IS_SERVER);
 	if (t == NULL) {
-		why = "out of TLS memory (CONFIG_TLS_CRED_KB)";
+		why = TLS_NOMEM;
 	}
 	if (why == NULL) {
 		why = tls_load_pem(t, s->tls_cert, false);
@@ -290,7 +298,7 @@ tls_client_load(const struct conf *c, const char *ca, int line,
 	const char *why = NULL;
 
 	if (t == NULL) {
-		why = "out of TLS memory (CONFIG_TLS_CRED_KB)";
+		why = TLS_NOMEM;
 	} else if (ca != NULL) {
 		why = tls_load_pem(t, ca, false);
 		if (why == NULL) {

@@ -740,15 +740,19 @@ conf_render(const char *in, size_t len, struct tu_out *o)
 static void
 test_tls(void **state)
 {
-	struct conf *c = conf_t_ok(
-	    SRV("\ttls cert /c.pem key \"/k k.pem\"\n\ttls require yes\n")
-	        "connector a {\n\taddress-space *\n\troute mx\n"
-	        "\ttls verify\n}\n"
-	        "connector b {\n\taddress-space x.test\n\troute mx\n"
-	        "\ttls ca /ca.pem\n\ttls required\n}\n"
-	        "connector d {\n\taddress-space y.test\n\troute mx\n}\n"
-	        "connector e {\n\taddress-space z.test\n\troute mx\n"
-	        "\ttls none\n}\n");
+	struct conf *c =
+	    conf_t_ok(SRV("\ttls cert /c.pem key \"/k k.pem\"\n\ttls require "
+	                  "yes\n") "connector a {\n\taddress-space *\n\troute "
+	                           "mx\n"
+	                           "\ttls verify\n}\n"
+	                           "connector b {\n\taddress-space "
+	                           "x.test\n\troute mx\n"
+	                           "\ttls ca /ca.pem\n\ttls required\n}\n"
+	                           "connector d {\n\taddress-space "
+	                           "y.test\n\troute mx\n}\n"
+	                           "connector e {\n\taddress-space "
+	                           "z.test\n\troute mx\n"
+	                           "\ttls none\n}\n");
 	const struct conf_server *s = conf_t_server(c, "s");
 
 	assert_string_equal(s->tls_cert, "/c.pem");
@@ -781,6 +785,76 @@ test_tls(void **state)
 	    7);
 }
 
+/* ---- reload: holds, release, settings that need a restart ----------- */
+
+static int conf_t_released;
+
+static void
+conf_t_release(struct conf *c)
+{
+	assert_non_null(c);
+	conf_t_released++;
+}
+
+static void
+test_hold_release(void **state)
+{
+	struct conf *c = conf_t_ok(SRV(""));
+	uint32_t alive = conf_alive_count();
+
+	conf_set_release(conf_t_release);
+	conf_t_released = 0;
+	assert_int_equal(conf_users(c), 1);
+	assert_ptr_equal(conf_hold(c), c);
+	conf_hold(c);
+	assert_int_equal(conf_users(c), 3);
+	conf_drop(c);
+	conf_drop(c);
+	assert_int_equal(conf_t_released, 0);
+	assert_int_equal(conf_alive_count(), alive);
+	conf_drop(c); /* the last: released and freed (ASan: no leak) */
+	assert_int_equal(conf_t_released, 1);
+	assert_int_equal(conf_alive_count(), alive - 1);
+	conf_drop(NULL);
+	conf_set_release(NULL);
+}
+
+#define CONF_T_FIXED(spool, seg) \
+	"spool " spool "\ndrop /d\nresolver 127.0.0.1:53\n" \
+	"queue {\n\tsegment-size " seg "\n}\n" SRV("")
+
+static void
+test_keep_fixed(void **state)
+{
+	static struct conf_errs x;
+	struct conf *run = conf_t_ok(CONF_T_FIXED("/s1", "1M"));
+	struct conf *c;
+
+	conf_pin(run);
+	assert_string_equal(run->spool, "/s1");
+	c = conf_t_ok(CONF_T_FIXED("/s1", "1M"));
+	x.n = 0;
+	assert_int_equal(conf_keep_fixed(c, conf_t_report, &x), 0);
+	assert_int_equal(x.n, 0);
+	conf_free(c);
+	c = conf_t_ok(CONF_T_FIXED("/s2", "2M"));
+	assert_int_equal(conf_keep_fixed(c, conf_t_report, &x), 2);
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.e[0].msg, "spool: needs a restart");
+	assert_string_equal(x.e[1].msg, "queue segment-size: needs a restart");
+	assert_string_equal(c->spool, "/s1"); /* the running value stays */
+	assert_int_equal(c->queue.segment_bytes, 1024 * 1024);
+	conf_free(c);
+	c = conf_t_ok(
+	    "spool /s1\ndrop /d\nqueue {\n\tsegment-size 1M\n}\n" SRV(""));
+	x.n = 0;
+	assert_int_equal(conf_keep_fixed(c, conf_t_report, &x), 1);
+	assert_string_equal(x.e[0].msg, "resolver: needs a restart");
+	assert_int_equal(c->nresolvers, 1);
+	conf_free(c);
+	conf_free(run); /* its pinned strings live on in conf_reload.c */
+}
+
 int
 main(void)
 {
@@ -801,6 +875,8 @@ main(void)
 		cmocka_unit_test(test_include_loop),
 		cmocka_unit_test(test_two_confs),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_hold_release),
+		cmocka_unit_test(test_keep_fixed),
 	};
 
 	return tu_run("conf", tests, ARRAY_SIZE(tests), "conf", conf_render);
