@@ -1111,7 +1111,7 @@ retry unix - - n - - error
 discard unix - - n - - discard
 postlog unix-dgram n - n - 1 postlogd
 savefile unix - n n - - pipe
-  {"flags=X " if final else ""}user={privs} argv=/bin/sh -c {{ cat > {self.out}/${{queue_id}} }}
+  {"flags=X " if final else ""}user={privs} argv=/bin/sh -c {{ cat > {self.out}/.${{queue_id}} && mv {self.out}/.${{queue_id}} {self.out}/${{queue_id}} }}
 """ + master_extra)
         (conf / "dynamicmaps.cf").write_text("")
         self.conf = conf
@@ -1144,7 +1144,9 @@ savefile unix - n n - - pipe
         return out
 
     def delivered(self):
-        return sorted(p for p in self.out.iterdir() if p.is_file())
+        # a message is written to .<queue id>, then renamed: complete
+        return sorted(p for p in self.out.iterdir()
+                      if p.is_file() and not p.name.startswith("."))
 
     def stop(self):
         bl = _benchlib()
