@@ -39,6 +39,7 @@ struct dsn_item {
 
 /* What one read of the journal gathers for one action. */
 struct dsn_gather {
+	const struct queue_msg *m;
 	const struct dsched_job *j;
 	enum dsn_action action;
 	uint32_t skip; /* matching recipients already reported */
@@ -71,7 +72,8 @@ static struct {
 
 /* The action a recipient's result calls for, or DSN_ACTION_COUNT. */
 static enum dsn_action
-dsn_action_of(const struct dsched_job *j, uint32_t i, bool delay_due)
+dsn_action_of(const struct queue_msg *m, const struct dsched_job *j,
+    uint32_t i, bool delay_due)
 {
 	switch ((enum queue_rcpt_state)j->result[i]) {
 	case QUEUE_R_FAILED:
@@ -79,7 +81,7 @@ dsn_action_of(const struct dsched_job *j, uint32_t i, bool delay_due)
 	case QUEUE_R_DEFERRED:
 		return delay_due ? DSN_DELAYED : DSN_ACTION_COUNT;
 	case QUEUE_R_DELIVERED:
-		if (j->kind == DSCHED_LOCAL) {
+		if (!queue_rcpt_relay(m, i)) { /* the round's local job */
 			return DSN_DELIVERED;
 		}
 		/* to a peer with DSN, the NOTIFY went on: its report */
@@ -121,7 +123,7 @@ dsn_gather_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	struct dsn_item *it;
 
 	if (i >= g->j->nrcpt || !g->j->want[i] ||
-	    dsn_action_of(g->j, i, true) != g->action) {
+	    dsn_action_of(g->m, g->j, i, true) != g->action) {
 		return 0;
 	}
 	/* the null sender gets nothing, but its failures go to badmail */
@@ -442,6 +444,7 @@ dsn_action(struct queue_msg *m, const struct dsched_job *j, enum dsn_action a)
 	int rc;
 
 	memset(&g, 0, sizeof(g));
+	g.m = m;
 	g.j = j;
 	g.action = a;
 	g.items = dsn.items;
@@ -487,7 +490,7 @@ dsn_on_results(struct queue_msg *m, const struct dsched_job *j, bool delay_due)
 
 	for (i = 0; i < j->nrcpt; i++) {
 		enum dsn_action act = j->want[i] ?
-		    dsn_action_of(j, i, delay_due) :
+		    dsn_action_of(m, j, i, delay_due) :
 		    DSN_ACTION_COUNT;
 
 		if (act < DSN_ACTION_COUNT &&

@@ -74,6 +74,20 @@ typedef void (*dsched_report_fn)(struct queue_msg *m,
     const struct dsched_job *j, bool delay_due);
 void dsched_set_report(dsched_report_fn fn);
 
+/*
+ * dsched_carry.c (the scheduler's own): a local job's results kept until
+ * the relay job of the same round ends, for one report per action.
+ */
+void dsched_carry_init(void);
+/* Keep j's results for the next job of its message; false: no room. */
+bool dsched_carry_keep(const struct dsched_job *j, bool deferred);
+/* Add what was kept to j (want, result, reason); true: some deferred. */
+bool dsched_carry_merge(struct queue_msg *m, struct dsched_job *j);
+void dsched_carry_drop(uint64_t id);
+void dsched_carry_sweep(void);
+/* At start-up: the carry a restart cut off, rebuilt from the index. */
+void dsched_carry_recovered(struct queue_msg *m, bool expired);
+
 /* An agent finished a job (call on the loop thread). */
 void dsched_done(struct dsched_job *j);
 /* Deliver what is waiting now (ternctl queue flush). */
