@@ -5,7 +5,11 @@
  * with NOTIFY (none: FAILURE,DELAY; NEVER: nothing), groups the
  * recipients of a message per action, and submits one report per message
  * and action through the queue as a new message from <> to the original
- * sender. RET and a size limit choose between the whole original and its
+ * sender. A job here is a delivery round: the scheduler carries the
+ * results of a message's local job to the relay job that follows it
+ * (dsched_carry.c), so local and relayed recipients share the report;
+ * whether one was delivered locally or relayed is the queue's per
+ * recipient relay flag, not the job's kind. RET and a size limit choose between the whole original and its
  * header section; an 8-bit original is returned as headers only, so the
  * report stays 7-bit (RFC 3462 2).
  *
@@ -72,8 +76,8 @@ static struct {
 
 /* The action a recipient's result calls for, or DSN_ACTION_COUNT. */
 static enum dsn_action
-dsn_action_of(const struct queue_msg *m, const struct dsched_job *j,
-    uint32_t i, bool delay_due)
+dsn_action_of(const struct queue_msg *m, const struct dsched_job *j, uint32_t i,
+    bool delay_due)
 {
 	switch ((enum queue_rcpt_state)j->result[i]) {
 	case QUEUE_R_FAILED:

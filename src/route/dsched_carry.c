@@ -126,7 +126,8 @@ dsched_carry_merge(struct queue_msg *m, struct dsched_job *j)
 		j->note[i] = 0;
 		if (st != QUEUE_R_DELIVERED) {
 			dsched_job_reply(j, i,
-			    c->why[i] == 1 ? c->reply : c->replies[c->why[i] - 2]);
+			    c->why[i] == 1 ? c->reply :
+			                     c->replies[c->why[i] - 2]);
 		}
 	}
 	str_copy(j->reply, reply, sizeof(j->reply));

@@ -65,10 +65,13 @@ void dsched_job_mta(struct dsched_job *j, uint32_t i, const char *host,
 const char *dsched_job_why(const struct dsched_job *j, uint32_t i);
 
 /*
- * The DSN generator's hook, called once per job after its results are in
- * the journal and before the message may be done: j->result[i] holds the
- * final state of each recipient the job had (want[i] != 0); delay_due says
- * the delay notice is due now for the deferred ones.
+ * The DSN generator's hook, called once per delivery round of a message
+ * (its local job and the relay job after it: the first job's results are
+ * carried into the last) after the results are in the journal and before
+ * the message may be done: j->result[i] holds the final state of each
+ * recipient the round had (want[i] != 0; j->kind is the last job's);
+ * delay_due says the delay notice is due now for the deferred ones. When
+ * no carry is free the round is reported job by job.
  */
 typedef void (*dsched_report_fn)(struct queue_msg *m,
     const struct dsched_job *j, bool delay_due);

@@ -554,6 +554,47 @@ def test_local_and_relayed_success_one_report_per_action(relay_tern, peers):
     nothing_more(t, expect=2)
 
 
+def test_round_cut_by_a_crash_still_reports(relay_tern, peers):
+    """The local job's results wait for the relay job of their round; a
+    crash in between must not lose their report: at start-up the round's
+    local results (in the journal) are carried again and reported with
+    the relay job that follows. Here: bob@localhost delivered with
+    NOTIFY=SUCCESS, the relay job hangs at RCPT, tern is killed."""
+    import signal
+    peer = peers(script=[{"rcpt": "hang"}, {}])     # no DSN: "relayed"
+    queue = ("queue {\n    retry 1s\n    expire 1h\n"
+             "    timeout connect 2s\n    timeout reply 60s\n"
+             "    delay-notice 0\n}\n")
+    t = start(relay_tern, peer, queue=queue)
+    qid = send(t, [("bob@localhost", "NOTIFY=SUCCESS"),
+                   ("far@far.example", "NOTIFY=SUCCESS")], subject="cut")
+    wait_for(lambda: f"{qid} queue rcpt=0 status=delivered" in t.log())
+    peer.wait_sessions(1)
+    t.sync()        # another message's commit makes bob's result durable
+    assert f"{qid} dsn action" not in t.log()       # carried, not reported
+    assert t.mailbox("localhost", "alice") == []
+    t.proc.send_signal(signal.SIGKILL)
+    t.proc.wait()
+    t._logf.close()
+    t.start()
+    got = reports(t, n=2, timeout=15)
+    assert len(got) == 2
+    seen = {}
+    for raw, msg in got:
+        action = msg.get_payload()[1].get_payload()[1]["Action"]
+        _, rcpts, _, _ = parse_report(raw, msg, action)
+        seen[action] = [r["Final-Recipient"] for r in rcpts]
+    assert seen == {"delivered": ["rfc822; bob@localhost"],
+                    "relayed": ["rfc822; far@far.example"]}
+    log = t.log()
+    assert f"{qid} queue rcpt=0" not in log     # not delivered again
+    assert f"{qid} queue rcpt=1 status=delivered" in log
+    assert len([p for p in t.delivered()
+                if p.parent.parent.name == "bob"
+                and b"Subject: cut" in p.read_bytes()]) == 1
+    nothing_more(t, expect=2)
+
+
 # ---- a real peer: Debian's Postfix ------------------------------------------------
 
 def test_postfix_sends_its_delivered_report_back(relay_tern, tmp_path):
