@@ -323,12 +323,14 @@ static void
 dsched_report_round(struct queue_msg *m, struct dsched_job *j, bool untried,
     bool deferred, bool delay_due)
 {
-	if (dsched.report == NULL ||
-	    (untried && dsched_carry_keep(j, deferred))) {
+	if (dsched.report != NULL && untried &&
+	    dsched_carry_keep(j, deferred)) {
 		return;
 	}
-	deferred |= dsched_carry_merge(m, j);
-	dsched.report(m, j, deferred && delay_due);
+	deferred |= dsched_carry_merge(m, j); /* and frees the carry */
+	if (dsched.report != NULL) {
+		dsched.report(m, j, deferred && delay_due);
+	}
 }
 
 static void
