@@ -554,6 +554,27 @@ def test_local_and_relayed_success_one_report_per_action(relay_tern, peers):
     nothing_more(t, expect=2)
 
 
+def test_local_deferral_neither_stalls_nor_ends_the_message(relay_tern,
+                                                            peers):
+    """A local recipient deferred does not hold up the relayed one of the
+    same round (it used to be tried again and again, the relay agent
+    never getting its turn), and the relayed one delivered does not end
+    the message: the local one is retried until its mailbox works."""
+    peer = peers()
+    t = start(relay_tern, peer)
+    broken_mailbox(t)
+    qid = send(t, [("carol@example.test", ""), ("far@far.example", "")],
+               subject="later")
+    peer.wait_messages(1)
+    wait_for(lambda: f"{qid} queue rcpt=1 status=delivered" in t.log())
+    assert t.log().count(f"{qid} queue rcpt=0 status=deferred") <= 2
+    (t.drop / "example.test" / "carol").unlink()   # made again on retry
+    got = wait_for(lambda: t.mailbox("example.test", "carol"), 10)
+    assert got and b"Subject: later" in got[0].read_bytes()
+    wait_for(lambda: f"{qid} queue rcpt=0 status=delivered" in t.log())
+    nothing_more(t)
+
+
 def test_round_cut_by_a_crash_still_reports(relay_tern, peers):
     """The local job's results wait for the relay job of their round; a
     crash in between must not lose their report: at start-up the round's
