@@ -20,7 +20,7 @@ obj-y += queue/jrnl_rec.o queue/jrnl_write.o queue/jrnl_recover.o \
 	queue/queue_copy.o
 obj-$(CONFIG_DEBUG_FAULTS) += queue/jrnl_fault.o
 obj-$(if $(CONFIG_DEBUG_FAULTS),,y) += queue/jrnl_io.o
-obj-y += route/dsched.o route/router.o route/route_targets.o
+obj-y += route/dsched.o route/dsched_carry.o route/router.o route/route_targets.o
 obj-y += route/dnsc_msg.o route/dnsc_cache.o route/dnsc.o route/dnsc_mx.o \
 	route/dnsc_cli.o
 obj-$(CONFIG_DSN) += dsn/dsn_report.o dsn/dsn.o

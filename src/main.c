@@ -321,7 +321,7 @@ main_arena_size(void)
 	    ((size_t)CONFIG_QUEUE_MAX_MESSAGES + 4 * CONFIG_POOL_TRANSACTIONS) *
 	    (CONFIG_SMTPD_RCPT_MAX * 9 / 8 + 512 + 3 * sizeof(uint64_t)) +
 	    (size_t)CONFIG_DSCHED_JOBS *
-	    (4 * CONFIG_SMTPD_RCPT_MAX + 512 + 72 * 1024) +
+	    (5 * CONFIG_SMTPD_RCPT_MAX + 1536 + 72 * 1024) +
 	    DSN_ARENA + 4 * (size_t)CONFIG_QUEUE_BUFFER_KB * 1024 +
 	    dnsc_arena_size() + tls_arena_size() + MAIN_ARENA_SLACK;
 }

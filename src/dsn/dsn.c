@@ -5,7 +5,11 @@
  * with NOTIFY (none: FAILURE,DELAY; NEVER: nothing), groups the
  * recipients of a message per action, and submits one report per message
  * and action through the queue as a new message from <> to the original
- * sender. RET and a size limit choose between the whole original and its
+ * sender. A job here is a delivery round: the scheduler carries the
+ * results of a message's local job to the relay job that follows it
+ * (dsched_carry.c), so local and relayed recipients share the report;
+ * whether one was delivered locally or relayed is the queue's per
+ * recipient relay flag, not the job's kind. RET and a size limit choose between the whole original and its
  * header section; an 8-bit original is returned as headers only, so the
  * report stays 7-bit (RFC 3462 2).
  *
@@ -39,6 +43,7 @@ struct dsn_item {
 
 /* What one read of the journal gathers for one action. */
 struct dsn_gather {
+	const struct queue_msg *m;
 	const struct dsched_job *j;
 	enum dsn_action action;
 	uint32_t skip; /* matching recipients already reported */
@@ -71,7 +76,8 @@ static struct {
 
 /* The action a recipient's result calls for, or DSN_ACTION_COUNT. */
 static enum dsn_action
-dsn_action_of(const struct dsched_job *j, uint32_t i, bool delay_due)
+dsn_action_of(const struct queue_msg *m, const struct dsched_job *j, uint32_t i,
+    bool delay_due)
 {
 	switch ((enum queue_rcpt_state)j->result[i]) {
 	case QUEUE_R_FAILED:
@@ -79,7 +85,7 @@ dsn_action_of(const struct dsched_job *j, uint32_t i, bool delay_due)
 	case QUEUE_R_DEFERRED:
 		return delay_due ? DSN_DELAYED : DSN_ACTION_COUNT;
 	case QUEUE_R_DELIVERED:
-		if (j->kind == DSCHED_LOCAL) {
+		if (!queue_rcpt_relay(m, i)) { /* the round's local job */
 			return DSN_DELIVERED;
 		}
 		/* to a peer with DSN, the NOTIFY went on: its report */
@@ -121,7 +127,7 @@ dsn_gather_rcpt(void *ctx, uint32_t i, const struct queue_rcpt *r)
 	struct dsn_item *it;
 
 	if (i >= g->j->nrcpt || !g->j->want[i] ||
-	    dsn_action_of(g->j, i, true) != g->action) {
+	    dsn_action_of(g->m, g->j, i, true) != g->action) {
 		return 0;
 	}
 	/* the null sender gets nothing, but its failures go to badmail */
@@ -442,6 +448,7 @@ dsn_action(struct queue_msg *m, const struct dsched_job *j, enum dsn_action a)
 	int rc;
 
 	memset(&g, 0, sizeof(g));
+	g.m = m;
 	g.j = j;
 	g.action = a;
 	g.items = dsn.items;
@@ -487,7 +494,7 @@ dsn_on_results(struct queue_msg *m, const struct dsched_job *j, bool delay_due)
 
 	for (i = 0; i < j->nrcpt; i++) {
 		enum dsn_action act = j->want[i] ?
-		    dsn_action_of(j, i, delay_due) :
+		    dsn_action_of(m, j, i, delay_due) :
 		    DSN_ACTION_COUNT;
 
 		if (act < DSN_ACTION_COUNT &&

@@ -33,6 +33,8 @@ dsched_set_report(dsched_report_fn fn)
 }
 
 #define DSCHED_QUEUED 0x1 /* in the due ring */
+#define DSCHED_COUNTED 0x2 /* this round's local job counted an attempt */
+#define DSCHED_TURN 0x4 /* the local job is over: the relay agent's turn */
 
 /*
  * Being delivered, or waiting in the due ring for a job: copy-forward
@@ -72,20 +74,25 @@ dsched_push(uint64_t id)
 	    CONFIG_QUEUE_MAX_MESSAGES] = id;
 }
 
-/* Which agent next: local recipients first, then those to relay. */
+/*
+ * Which agent next: local recipients first, then those to relay (a round);
+ * after the local job of a round, the relay agent's turn, whatever the
+ * local one deferred.
+ */
 static bool
 dsched_pick_kind(struct queue_msg *m, enum dsched_kind *kind)
 {
 	uint32_t i, n = queue_msg_nrcpt(m);
-	bool relay = false;
+	bool relay = false, turn = *queue_msg_sched(m) & DSCHED_TURN;
 
+	*queue_msg_sched(m) &= (uint8_t)~DSCHED_TURN;
 	for (i = 0; i < n; i++) {
 		enum queue_rcpt_state st = queue_rcpt_state(m, i);
 
 		if (st != QUEUE_R_PENDING && st != QUEUE_R_DEFERRED) {
 			continue;
 		}
-		if (!queue_rcpt_relay(m, i)) {
+		if (!queue_rcpt_relay(m, i) && !turn) {
 			*kind = DSCHED_LOCAL;
 			return true;
 		}
@@ -275,25 +282,81 @@ dsched_done(struct dsched_job *j)
 	dsched_apply(j);
 }
 
+/*
+ * What is left after a job: untried, the relay agent's turn in this round
+ * (it comes after the local one); open, the message is not done.
+ */
+static void
+dsched_left(struct queue_msg *m, const struct dsched_job *j, bool *untried,
+    bool *open)
+{
+	uint32_t i;
+
+	*untried = *open = false;
+	for (i = 0; i < j->nrcpt; i++) {
+		enum queue_rcpt_state st = queue_rcpt_state(m, i);
+
+		*untried |= j->kind == DSCHED_LOCAL && queue_rcpt_relay(m, i) &&
+		    (st == QUEUE_R_PENDING || st == QUEUE_R_DEFERRED);
+		*open |= st == QUEUE_R_PENDING || st == QUEUE_R_DEFERRED;
+	}
+}
+
+static bool
+dsched_pending(struct queue_msg *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < queue_msg_nrcpt(m); i++) {
+		if (queue_rcpt_state(m, i) == QUEUE_R_PENDING) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The DSN generator sees a round (the local job and the relay job after
+ * it) as one job: the local job's results are carried, not reported.
+ */
+static void
+dsched_report_round(struct queue_msg *m, struct dsched_job *j, bool untried,
+    bool deferred, bool delay_due)
+{
+	if (dsched.report != NULL && untried &&
+	    dsched_carry_keep(j, deferred)) {
+		return;
+	}
+	deferred |= dsched_carry_merge(m, j); /* and frees the carry */
+	if (dsched.report != NULL) {
+		dsched.report(m, j, deferred && delay_due);
+	}
+}
+
 static void
 dsched_apply(struct dsched_job *j)
 {
 	struct queue_msg *m;
 	struct queue_info qi;
 	uint64_t now = (uint64_t)time(NULL), retry;
-	bool expired, deferred = false, untried = false;
+	bool expired, deferred = false, untried, open, counted;
 	const char *why;
 	uint32_t i;
 
 	m = queue_lookup(j->span.id);
 	if (m == NULL) {
+		dsched_carry_drop(j->span.id);
 		pool_put(&dsched.jobs, j);
 		dsched_run();
 		return;
 	}
 	queue_msg_info(m, &qi);
 	expired = now >= qi.arrival + dsched.conf->queue.expire_ms / 1000u;
-	retry = now + dsched_retry_delay(qi.attempts + 1);
+	/* one attempt per round: the relay job after a deferring local one */
+	counted = j->kind == DSCHED_RELAY &&
+	    (*queue_msg_sched(m) & DSCHED_COUNTED);
+	*queue_msg_sched(m) &= (uint8_t)~DSCHED_COUNTED;
+	retry = now + dsched_retry_delay(qi.attempts + !counted);
 	for (i = 0; i < j->nrcpt; i++) {
 		enum queue_rcpt_state st = (enum queue_rcpt_state)j->result[i];
 
@@ -317,18 +380,21 @@ dsched_apply(struct dsched_job *j)
 		    st == QUEUE_R_DELIVERED ? "" : " reason=",
 		    st == QUEUE_R_DELIVERED ? "" : why);
 	}
-	for (i = 0; i < j->nrcpt; i++) {
-		untried |= queue_rcpt_state(m, i) == QUEUE_R_PENDING;
-	}
-	if (deferred) {
+	dsched_left(m, j, &untried, &open);
+	if (deferred && !counted) {
 		queue_msg_retry_at(m, retry);
 	}
-	if (dsched.report != NULL) {
-		dsched.report(m, j, deferred && dsched_delay_due(m, &qi, now));
+	if (deferred && untried) {
+		*queue_msg_sched(m) |= DSCHED_COUNTED;
 	}
+	dsched_report_round(m, j, untried, deferred,
+	    dsched_delay_due(m, &qi, now));
 	if (untried) {
+		*queue_msg_sched(m) |= DSCHED_TURN;
 		dsched_push(queue_msg_id(m)); /* the other agent's turn */
-	} else if (!deferred) {
+	} else if (dsched_pending(m)) {
+		dsched_push(queue_msg_id(m)); /* never tried yet */
+	} else if (!open) {
 		queue_msg_done(m);
 	}
 	pool_put(&dsched.jobs, j);
@@ -357,6 +423,7 @@ dsched_on_tick(struct ev_timer *t)
 
 	queue_foreach(dsched_scan_one, &sc);
 	dsched_run();
+	dsched_carry_sweep();
 	queue_gc(sc.now, dsched_busy);
 	ev_timer_start(t, DSCHED_TICK_MS, dsched_on_tick);
 }
@@ -374,6 +441,13 @@ dsched_flush(void)
 static void
 dsched_recovered(void *ctx, const struct queue_info *qi)
 {
+	uint64_t now = (uint64_t)time(NULL);
+	struct queue_msg *m = queue_lookup(qi->span.id);
+
+	if (m != NULL) {
+		dsched_carry_recovered(m,
+		    now >= qi->arrival + dsched.conf->queue.expire_ms / 1000u);
+	}
 	dsched_push(qi->span.id);
 }
 
@@ -386,6 +460,7 @@ dsched_init(const struct conf *c, const struct dsched_agent *local,
 	dsched.relay = relay;
 	pool_init(&dsched.jobs, "dsched-job", sizeof(struct dsched_job),
 	    CONFIG_DSCHED_JOBS);
+	dsched_carry_init();
 	dsched.due = arena_alloc(sizeof(uint64_t) * CONFIG_QUEUE_MAX_MESSAGES);
 	queue_set_due(dsched_on_due);
 	queue_foreach(dsched_recovered, NULL);

@@ -67,14 +67,31 @@ void dsched_job_mta(struct dsched_job *j, uint32_t i, const char *host,
 const char *dsched_job_why(const struct dsched_job *j, uint32_t i);
 
 /*
- * The DSN generator's hook, called once per job after its results are in
- * the journal and before the message may be done: j->result[i] holds the
- * final state of each recipient the job had (want[i] != 0); delay_due says
- * the delay notice is due now for the deferred ones.
+ * The DSN generator's hook, called once per delivery round of a message
+ * (its local job and the relay job after it: the first job's results are
+ * carried into the last) after the results are in the journal and before
+ * the message may be done: j->result[i] holds the final state of each
+ * recipient the round had (want[i] != 0; j->kind is the last job's);
+ * delay_due says the delay notice is due now for the deferred ones. When
+ * no carry is free the round is reported job by job.
  */
 typedef void (*dsched_report_fn)(struct queue_msg *m,
     const struct dsched_job *j, bool delay_due);
 void dsched_set_report(dsched_report_fn fn);
+
+/*
+ * dsched_carry.c (the scheduler's own): a local job's results kept until
+ * the relay job of the same round ends, for one report per action.
+ */
+void dsched_carry_init(void);
+/* Keep j's results for the next job of its message; false: no room. */
+bool dsched_carry_keep(const struct dsched_job *j, bool deferred);
+/* Add what was kept to j (want, result, reason); true: some deferred. */
+bool dsched_carry_merge(struct queue_msg *m, struct dsched_job *j);
+void dsched_carry_drop(uint64_t id);
+void dsched_carry_sweep(void);
+/* At start-up: the carry a restart cut off, rebuilt from the index. */
+void dsched_carry_recovered(struct queue_msg *m, bool expired);
 
 /* An agent finished a job (call on the loop thread). */
 void dsched_done(struct dsched_job *j);

@@ -14,6 +14,7 @@ connector.
 import email
 import email.utils
 import re
+import shutil
 import subprocess
 import time
 
@@ -446,6 +447,173 @@ def test_relayed_report_for_peer_without_dsn(relay_tern, peers):
     assert "does not report" in human
     assert orig.get_content_type() == "text/rfc822-headers"
     nothing_more(t, expect=1)
+
+
+# ---- one report per message and action: a round's two jobs -------------------
+
+def broken_mailbox(t, domain="example.test", box="carol"):
+    """A local mailbox whose maildir cannot be made (a file in its place):
+    local delivery defers it until the message expires."""
+    shutil.rmtree(t.drop / domain / box, ignore_errors=True)
+    (t.drop / domain).mkdir(parents=True, exist_ok=True)
+    (t.drop / domain / box).write_text("not a maildir\n")
+
+
+def test_local_and_relayed_failures_in_one_report(relay_tern, peers):
+    """A local recipient and a relayed one fail in the same round (the
+    local job, then the relay job): one failure report lists both. The
+    message expires while tern is stopped, so the round after the
+    restart fails both, whatever the timing."""
+    peer = peers(script={"rcpt": "451 4.3.0 try later"})
+    t = start(relay_tern, peer, queue=dsn_queue(expire="3s"))
+    broken_mailbox(t)
+    qid = send(t, [("carol@example.test", "ORCPT=rfc822;Carol@example.test"),
+                   ("far@far.example", "")], subject="both fail")
+    wait_for(lambda: f"{qid} queue rcpt=1 status=deferred" in t.log())
+    assert f"{qid} queue rcpt=0 status=deferred" in t.log()
+    problems = t.stop()
+    assert not problems, problems
+    # start-up wants every Maildir; the message's own file name in tmp/
+    # taken by a directory keeps carol failing
+    (t.drop / "example.test" / "carol").unlink()
+    (t.drop / "example.test" / "carol" / "tmp" /
+     f"Q{qid}.mx.test.example").mkdir(parents=True)
+    time.sleep(4)                          # past the expiry time
+    t.start()
+    (raw, msg), = reports(t, timeout=15)
+    per_msg, rcpts, human, orig = parse_report(raw, msg, "failed")
+    assert [r["Final-Recipient"] for r in rcpts] == [
+        "rfc822; carol@example.test", "rfc822; far@far.example"]
+    carol, far = rcpts
+    assert carol["Original-Recipient"] == "rfc822;Carol@example.test"
+    assert carol["Status"] == "5.4.7"
+    assert carol["Remote-MTA"] is None
+    assert far["Status"] == "5.4.7"
+    assert far["Diagnostic-Code"] == "smtp; 451 4.3.0 try later"
+    assert "127.0.0.1" in far["Remote-MTA"]
+    assert "<carol@example.test>: delivery failed" in human
+    assert "<far@far.example>: delivery failed" in human
+    assert orig.get_payload()[0]["Subject"] == "both fail"
+    assert t.log().count(f"{qid} dsn action=failed") == 1
+    assert f"{qid} dsn action=failed report=" in t.log()
+    assert re.search(qid + r" dsn action=failed report=\S+ rcpts=2 ",
+                     t.log()), tail(t.log(), 20)
+    nothing_more(t, expect=1)
+
+
+def test_local_failure_waits_for_the_relay_job_of_its_round(relay_tern,
+                                                            peers):
+    """Without a restart: the local failure (at expiry) is carried to the
+    relay job of the same round and reported with it, once. The local
+    recipient is deferred, the relayed one too; when the round finds the
+    message expired, both fail in one report. (A round that straddles the
+    expiry second fails the relayed one a round earlier: then two
+    reports, each with one recipient; the test accepts only one.)"""
+    peer = peers(script={"rcpt": "451 4.3.0 try later"})
+    t = start(relay_tern, peer, queue=dsn_queue(expire="2s"))
+    broken_mailbox(t)
+    qid = send(t, [("carol@example.test", ""), ("far@far.example", "")],
+               subject="expire both")
+    wait_for(lambda: f"{qid} queue rcpt=0 status=failed" in t.log() and
+             f"{qid} queue rcpt=1 status=failed" in t.log(), 15)
+    got = reports(t, timeout=15)
+    log = t.log()
+    if log.count(f"{qid} dsn action=failed") == 2:   # straddled: see above
+        assert log.index(f"{qid} queue rcpt=1 status=failed") < \
+            log.index(f"{qid} queue rcpt=0 status=failed")
+        pytest.skip("the round straddled the expiry second")
+    (raw, msg), = got
+    _, rcpts, _, _ = parse_report(raw, msg, "failed")
+    assert sorted(r["Final-Recipient"] for r in rcpts) == [
+        "rfc822; carol@example.test", "rfc822; far@far.example"]
+    nothing_more(t, expect=1)
+
+
+def test_local_and_relayed_success_one_report_per_action(relay_tern, peers):
+    """NOTIFY=SUCCESS for a local and a relayed recipient (a peer without
+    DSN): "delivered" and "relayed" are different actions, so two
+    reports, one each, never one per job and action twice."""
+    peer = peers()      # no DSN in its EHLO
+    t = start(relay_tern, peer)
+    qid = send(t, [("bob@localhost", "NOTIFY=SUCCESS"),
+                   ("postmaster@localhost", "NOTIFY=SUCCESS"),
+                   ("far@far.example", "NOTIFY=SUCCESS"),
+                   ("near@far.example", "NOTIFY=SUCCESS")], subject="ok")
+    peer.wait_messages(1)
+    got = reports(t, n=2)
+    assert len(got) == 2
+    seen = {}
+    for raw, msg in got:
+        action = msg.get_payload()[1].get_payload()[1]["Action"]
+        _, rcpts, _, _ = parse_report(raw, msg, action)
+        seen[action] = sorted(r["Final-Recipient"] for r in rcpts)
+    assert seen == {
+        "delivered": ["rfc822; bob@localhost", "rfc822; postmaster@localhost"],
+        "relayed": ["rfc822; far@far.example", "rfc822; near@far.example"]}
+    assert t.log().count(f"{qid} dsn action=") == 2
+    nothing_more(t, expect=2)
+
+
+def test_local_deferral_neither_stalls_nor_ends_the_message(relay_tern,
+                                                            peers):
+    """A local recipient deferred does not hold up the relayed one of the
+    same round (it used to be tried again and again, the relay agent
+    never getting its turn), and the relayed one delivered does not end
+    the message: the local one is retried until its mailbox works."""
+    peer = peers()
+    t = start(relay_tern, peer)
+    broken_mailbox(t)
+    qid = send(t, [("carol@example.test", ""), ("far@far.example", "")],
+               subject="later")
+    peer.wait_messages(1)
+    wait_for(lambda: f"{qid} queue rcpt=1 status=delivered" in t.log())
+    assert t.log().count(f"{qid} queue rcpt=0 status=deferred") <= 2
+    (t.drop / "example.test" / "carol").unlink()   # made again on retry
+    got = wait_for(lambda: t.mailbox("example.test", "carol"), 10)
+    assert got and b"Subject: later" in got[0].read_bytes()
+    wait_for(lambda: f"{qid} queue rcpt=0 status=delivered" in t.log())
+    nothing_more(t)
+
+
+def test_round_cut_by_a_crash_still_reports(relay_tern, peers):
+    """The local job's results wait for the relay job of their round; a
+    crash in between must not lose their report: at start-up the round's
+    local results (in the journal) are carried again and reported with
+    the relay job that follows. Here: bob@localhost delivered with
+    NOTIFY=SUCCESS, the relay job hangs at RCPT, tern is killed."""
+    import signal
+    peer = peers(script=[{"rcpt": "hang"}, {}])     # no DSN: "relayed"
+    queue = ("queue {\n    retry 1s\n    expire 1h\n"
+             "    timeout connect 2s\n    timeout reply 60s\n"
+             "    delay-notice 0\n}\n")
+    t = start(relay_tern, peer, queue=queue)
+    qid = send(t, [("bob@localhost", "NOTIFY=SUCCESS"),
+                   ("far@far.example", "NOTIFY=SUCCESS")], subject="cut")
+    wait_for(lambda: f"{qid} queue rcpt=0 status=delivered" in t.log())
+    peer.wait_sessions(1)
+    t.sync()        # another message's commit makes bob's result durable
+    assert f"{qid} dsn action" not in t.log()       # carried, not reported
+    assert t.mailbox("localhost", "alice") == []
+    t.proc.send_signal(signal.SIGKILL)
+    t.proc.wait()
+    t._logf.close()
+    t.start()
+    got = reports(t, n=2, timeout=15)
+    assert len(got) == 2
+    seen = {}
+    for raw, msg in got:
+        action = msg.get_payload()[1].get_payload()[1]["Action"]
+        _, rcpts, _, _ = parse_report(raw, msg, action)
+        seen[action] = [r["Final-Recipient"] for r in rcpts]
+    assert seen == {"delivered": ["rfc822; bob@localhost"],
+                    "relayed": ["rfc822; far@far.example"]}
+    log = t.log()
+    assert f"{qid} queue rcpt=0" not in log     # not delivered again
+    assert f"{qid} queue rcpt=1 status=delivered" in log
+    assert len([p for p in t.delivered()
+                if p.parent.parent.name == "bob"
+                and b"Subject: cut" in p.read_bytes()]) == 1
+    nothing_more(t, expect=2)
 
 
 # ---- a real peer: Debian's Postfix ------------------------------------------------
