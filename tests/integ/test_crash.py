@@ -310,9 +310,10 @@ def test_torn_tail_at_random_offsets(qfactory, tmp_path):
             # the first part of a real record, as a torn write leaves it
             r = rng.choice(recs)
             whole = pristine[r[1]:r[1] + rec_size(r[5])]
-            # cut before the end of the payload (a cut in the padding
-            # would leave a whole, valid copy of an old record)
-            g = whole[:rng.randrange(1, 32 + r[5])]
+            # cut before the last non-zero byte (a cut in the padding, or
+            # in zeros that end the payload, would leave a whole, valid
+            # copy of an old record once the zeros after it are read)
+            g = whole[:rng.randrange(1, len(whole.rstrip(b"\0")))]
             data[end:end + len(g)] = g
         elif kind == "bad-crc":
             r = rng.choice(recs)
