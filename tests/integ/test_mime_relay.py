@@ -62,6 +62,13 @@ def same_content(converted, original):
 
 # ---- the server ---------------------------------------------------------
 
+def assert_exact_size(m):
+    """RFC 1870: SIZE= on MAIL is the size of the text sent, exactly."""
+    size = re.search(r"SIZE=(\d+)", params_of(m))
+    assert size and int(size.group(1)) == len(m.data), (params_of(m),
+                                                        len(m.data))
+
+
 def test_ehlo_offers_binarymime_with_chunking(tern):
     with tern.connect(ehlo=None) as c:
         r = c.cmd("EHLO client.test", 250)
@@ -104,9 +111,7 @@ def test_binarymime_to_8bitmime_peer_is_converted(relay_tern, peers):
     m, rest = relayed(p, qid)
     params = params_of(m)
     assert "BODY=7BIT" in params, params
-    # RFC 1870: the converted size, exactly
-    size = re.search(r"SIZE=(\d+)", params)
-    assert size and int(size.group(1)) == len(m.data), (params, len(m.data))
+    assert_exact_size(m)
     assert is_7bit(m.data)
     same_content(rest, msg)
 
@@ -128,8 +133,7 @@ def test_8bitmime_to_plain_peer_over_data(relay_tern, peers):
     wait_out(t, qid, RCPT, "sent")
     m, rest = relayed(p, qid)
     assert m.how == "DATA" and "BODY" not in params_of(m)
-    size = re.search(r"SIZE=(\d+)", params_of(m))
-    assert size and int(size.group(1)) == len(m.data)
+    assert_exact_size(m)
     assert is_7bit(m.data)
     assert b"Content-Transfer-Encoding: quoted-printable" in rest
     same_content(rest, msg)
@@ -240,8 +244,7 @@ def test_large_binary_message_converted_in_steps(relay_tern, peers):
     qid = submit_bdat(t, RCPT, msg, params="BODY=BINARYMIME", chunk=65536)
     wait_out(t, qid, RCPT, "sent", timeout=30)
     m, rest = relayed(p, qid)
-    size = re.search(r"SIZE=(\d+)", params_of(m))
-    assert size and int(size.group(1)) == len(m.data)
+    assert_exact_size(m)
     assert m.how == "BDAT" and len(m.chunks) > 100
     assert is_7bit(m.data)
     same_content(rest, msg)
