@@ -25,7 +25,8 @@ obj-y += route/dnsc_msg.o route/dnsc_cache.o route/dnsc.o route/dnsc_mx.o \
 	route/dnsc_cli.o
 obj-$(CONFIG_DSN) += dsn/dsn_report.o dsn/dsn.o
 obj-y += dsn/mime_scan.o dsn/mime_enc.o dsn/mime_conv.o
-obj-y += deliver/deliver_local.o deliver/smtpc.o deliver/smtpc_reply.o \
+obj-y += deliver/deliver_local.o deliver/smtpc.o deliver/smtpc_conn.o \
+	deliver/smtpc_body.o deliver/smtpc_reply.o \
 	deliver/smtpc_mime.o
 obj-$(CONFIG_SMTP_CHUNKING) += smtp/smtpd_bdat.o
 obj-y += admin/admin_ctl.o admin/admin_client.o

@@ -26,135 +26,12 @@
 #include <sys/epoll.h>
 #include <time.h>
 
-#include "deliver/smtpc.h"
+#include "deliver/smtpc_int.h"
 
-#define SMTPC_BATCH 100 /* recipients per transaction (4.5.3.1.8) */
-#define SMTPC_CHUNK 16384 /* BDAT chunk */
-#define SMTPC_BDAT_HDR 32 /* room for "BDAT nnnnn LAST\r\n" */
-#define SMTPC_KEY 300
-#define SMTPC_IDLE_MS 5000 /* a kept connection waits this long */
-#define SMTPC_WAIT_MS 50 /* a delivery waiting for a connection slot */
-#define SMTPC_DESTS 64
-#define SMTPC_PER_DEST 10 /* connections per destination by default */
-#define SMTPC_MSGS_PER_CONN 100
-#define SMTPC_SLOW_START 4 /* turns to wait for a busy connection first */
-/* the stored BODY= (enum smtp_body of the smtp part) */
-#define SMTPC_BODY_7BIT 1
-#define SMTPC_BODY_8BITMIME 2
-#define SMTPC_BODY_BINARYMIME 3
-
-enum smtpc_state {
-	SC_CONNECT,
-	SC_GREET,
-	SC_EHLO,
-	SC_HELO,
-	SC_PLAN, /* planning a 7bit conversion before MAIL */
-	SC_AUTH, /* AUTH exchange with the smart host (smtpc_auth.c) */
-	SC_ENVELOPE, /* MAIL and RCPT replies */
-	SC_DATA, /* waiting for 354 */
-	SC_BODY, /* sending the text after DATA */
-	SC_DOT, /* waiting for the reply to the end of data */
-	SC_BDAT, /* sending chunks, reading their replies */
-	SC_QUIT,
-	SC_STARTTLS, /* waiting for the 220 to STARTTLS */
-	SC_TLS, /* the TLS handshake */
-};
-
-struct tls_conn;
-
-struct smtpc {
-	struct ev_io io;
-	const struct conf *conf; /* held from the job's start to its end */
-	struct smtpc_auth auth;
-	struct ev_timer timer;
-	struct handle h;
-	struct dsched_job *job;
-	enum smtpc_state state;
-	char domain[256];
-	struct router_route route;
-	struct route_target targets[ROUTE_TARGETS_MAX];
-	uint32_t ntargets;
-	uint32_t tnext; /* the next target to try */
-	struct queue_envelope env;
-	uint32_t nr; /* recipients of this domain in this transaction */
-	uint32_t idx[SMTPC_BATCH];
-	char addr[SMTPC_BATCH][256];
-	uint8_t final[SMTPC_BATCH]; /* 0: open; else enum queue_rcpt_state */
-	bool accepted[SMTPC_BATCH];
-	uint8_t notify[SMTPC_BATCH]; /* DSN NOTIFY bits */
-	uint16_t orcpt[SMTPC_BATCH]; /* offset+1 in orcpt_mem, 0: none */
-	uint16_t orcpt_used;
-	char orcpt_mem[2048]; /* ORCPTs as xtext; what does not fit is left */
-	uint32_t naccepted;
-	uint32_t sent; /* envelope commands sent */
-	uint32_t replied; /* envelope replies read */
-	unsigned mail_code;
-	unsigned caps;
-	uint64_t peer_size;
-	struct queue_cursor cur;
-	bool cur_open;
-	bool convert; /* the text goes through the 7bit converter */
-	bool planned; /* the body plan for this transaction is made */
-	uint8_t body_out; /* BODY= sent: 0 none, else SMTPC_BODY_* */
-	uint64_t send_size; /* the size of what is sent (SIZE=) */
-	const unsigned char *piece;
-	size_t piece_len;
-	size_t piece_off;
-	bool text_done;
-	char prev; /* the last byte of text sent, for CRLF and dots */
-	uint32_t bdat_due; /* BDAT replies outstanding */
-	unsigned bdat_bad; /* first failing BDAT reply code */
-	char bdat_text[200];
-	struct smtpc_reply rep;
-	char key[SMTPC_KEY]; /* the destination, for limits and reuse */
-	bool slot; /* counted in the destination's connections */
-	bool reused; /* on a connection kept from an earlier message */
-	bool clean; /* the last transaction ended with its reply */
-	uint32_t nmsgs; /* messages over this connection */
-	uint32_t waits; /* turns waited for a kept connection */
-	bool waiting; /* for a connection to the destination */
-	struct tls_conn *tls; /* non-NULL once STARTTLS completed */
-	struct tls_conn *tls_hs; /* handshake running */
-	uint32_t notls; /* this target (tnext) again in cleartext */
-	struct buf in;
-	struct buf out;
-	char inmem[4096];
-	char outmem[SMTPC_CHUNK + SMTPC_BDAT_HDR + 64];
-	struct smtpc_mime mime; /* not cleared per job: large */
-};
-
-/* A connection kept open after a message, for the next one there. */
-struct smtpc_idle {
-	struct ev_io io;
-	struct ev_timer timer;
-	char key[SMTPC_KEY];
-	struct route_target target;
-	unsigned caps;
-	uint64_t peer_size;
-	uint32_t sent;
-	struct tls_conn *tls; /* the connection is on TLS */
-	bool used;
-};
-
-/* Connections open (or kept) per destination, and per connector. */
-struct smtpc_dest {
-	char key[SMTPC_KEY];
-	uint32_t active;
-};
-
-static struct {
-	const struct conf *conf;
-	struct pool conns;
-	struct smtpc_idle idle[CONFIG_DSCHED_JOBS];
-	struct smtpc_dest dests[SMTPC_DESTS];
-} sc;
+struct smtpc_global smtpc_g;
 
 static void smtpc_next_domain(struct smtpc *s);
 static void smtpc_next_target(struct smtpc *s, const char *why);
-static void smtpc_on_io(struct ev_io *io, uint32_t events);
-static void smtpc_pump(struct smtpc *s);
-static void smtpc_envelope(struct smtpc *s);
-static void smtpc_wait(struct smtpc *s);
 static void smtpc_tls_failed(struct smtpc *s, const char *why);
 
 /* ---- results ---------------------------------------------------------- */
@@ -196,7 +73,7 @@ smtpc_set(struct smtpc *s, uint32_t k, enum queue_rcpt_state st, unsigned code,
 }
 
 /* What a reply code does to the recipients still open. */
-static void
+void
 smtpc_settle_open(struct smtpc *s, unsigned code, const char *text,
     bool only_accepted)
 {
@@ -215,202 +92,6 @@ smtpc_settle_open(struct smtpc *s, unsigned code, const char *text,
 
 /* ---- the connection ---------------------------------------------------- */
 
-static struct smtpc_dest *
-smtpc_dest(const char *key, bool add)
-{
-	struct smtpc_dest *free_one = NULL;
-	uint32_t k;
-
-	for (k = 0; k < SMTPC_DESTS; k++) {
-		if (sc.dests[k].active > 0 &&
-		    strcmp(sc.dests[k].key, key) == 0) {
-			return &sc.dests[k];
-		}
-		if (sc.dests[k].active == 0 && free_one == NULL) {
-			free_one = &sc.dests[k];
-		}
-	}
-	if (add && free_one != NULL) {
-		str_copy(free_one->key, key, sizeof(free_one->key));
-	}
-	return add ? free_one : NULL;
-}
-
-static void
-smtpc_slot_release(const char *key)
-{
-	struct smtpc_dest *d = smtpc_dest(key, false);
-
-	if (d != NULL && d->active > 0) {
-		d->active--;
-	}
-}
-
-static void
-smtpc_release(struct smtpc *s)
-{
-	if (s->slot) {
-		smtpc_slot_release(s->key);
-		s->slot = false;
-	}
-}
-
-static void
-smtpc_idle_close(struct smtpc_idle *c, bool quit)
-{
-	int fd = c->io.fd;
-
-	if (quit) {
-		(void)smtpc_io_write(c->tls, fd, "QUIT\r\n", 6);
-	}
-	smtpc_tls_free(&c->tls, true);
-	ev_timer_stop(&c->timer);
-	ev_io_stop(&c->io);
-	net_close(fd);
-	smtpc_slot_release(c->key);
-	c->used = false;
-}
-
-static void
-smtpc_idle_on_io(struct ev_io *io, uint32_t events)
-{
-	struct smtpc_idle *c = container_of(io, struct smtpc_idle, io);
-	char sink[256];
-
-	if (c->tls != NULL &&
-	    smtpc_io_read(c->tls, io->fd, sink, sizeof(sink)) == -EAGAIN) {
-		return; /* a TLS 1.3 session ticket: nothing for us */
-	}
-	/* the peer closed or spoke out of turn: not worth keeping */
-	smtpc_idle_close(c, false);
-}
-
-static void
-smtpc_idle_on_timer(struct ev_timer *t)
-{
-	smtpc_idle_close(container_of(t, struct smtpc_idle, timer), true);
-}
-
-static uint32_t
-smtpc_msgs_per_conn(const struct smtpc *s)
-{
-	const struct conf_connector *cn = s->route.cn;
-
-	return cn != NULL && cn->max_messages != 0 ? cn->max_messages :
-	                                             SMTPC_MSGS_PER_CONN;
-}
-
-static void smtpc_start_route(struct smtpc *s);
-
-/* A connection was kept: a delivery waiting for its destination takes it. */
-static void
-smtpc_handoff(const char *key)
-{
-	struct smtpc *w;
-	uint32_t slot = 0;
-
-	while ((w = pool_next(&sc.conns, &slot)) != NULL) {
-		if (w->waiting && strcmp(w->key, key) == 0) {
-			ev_timer_stop(&w->timer);
-			smtpc_start_route(w);
-			return;
-		}
-	}
-}
-
-/* Keep the connection for the next message to the same destination. */
-static bool
-smtpc_park(struct smtpc *s)
-{
-	struct smtpc_idle *c = NULL;
-	uint32_t k;
-	int fd = s->io.fd;
-
-	/* kept connections are of the running configuration only */
-	if (!s->clean || fd < 0 || s->nmsgs >= smtpc_msgs_per_conn(s) ||
-	    s->tnext == 0 || buf_size(&s->in) > 0 || s->conf != sc.conf) {
-		return false;
-	}
-	for (k = 0; k < ARRAY_SIZE(sc.idle) && c == NULL; k++) {
-		c = sc.idle[k].used ? NULL : &sc.idle[k];
-	}
-	if (c == NULL) {
-		return false;
-	}
-	ev_timer_stop(&s->timer);
-	ev_io_stop(&s->io);
-	s->io.fd = -1;
-	if (ev_io_start(&c->io, fd, EPOLLIN, smtpc_idle_on_io) < 0) {
-		net_close(fd);
-		return true; /* closed; the slot goes with the task */
-	}
-	c->used = true;
-	str_copy(c->key, s->key, sizeof(c->key));
-	c->target = s->targets[s->tnext - 1];
-	c->caps = s->caps;
-	c->peer_size = s->peer_size;
-	c->sent = s->nmsgs;
-	c->tls = s->tls; /* a TLS connection stays one */
-	s->tls = NULL;
-	s->slot = false; /* the kept connection holds it now */
-	ev_timer_start(&c->timer, SMTPC_IDLE_MS, smtpc_idle_on_timer);
-	smtpc_handoff(c->key);
-	return true;
-}
-
-/* A kept connection to this destination: take it over. */
-static bool
-smtpc_adopt(struct smtpc *s)
-{
-	struct smtpc_idle *c = NULL;
-	uint32_t k;
-	int fd;
-
-	for (k = 0; k < ARRAY_SIZE(sc.idle) && c == NULL && s->conf == sc.conf;
-	     k++) {
-		c = sc.idle[k].used && strcmp(sc.idle[k].key, s->key) == 0 ?
-		    &sc.idle[k] :
-		    NULL;
-	}
-	if (c == NULL) {
-		return false;
-	}
-	fd = c->io.fd;
-	ev_timer_stop(&c->timer);
-	ev_io_stop(&c->io);
-	c->used = false;
-	buf_reset(&s->in);
-	buf_reset(&s->out);
-	s->tls = c->tls;
-	c->tls = NULL;
-	if (ev_io_start(&s->io, fd, EPOLLIN, smtpc_on_io) < 0) {
-		smtpc_tls_free(&s->tls, false);
-		net_close(fd);
-		smtpc_slot_release(c->key);
-		return false;
-	}
-	s->slot = true;
-	s->reused = true;
-	s->targets[0] = c->target;
-	s->ntargets = 1;
-	s->tnext = 1;
-	s->caps = c->caps;
-	s->peer_size = c->peer_size;
-	s->nmsgs = c->sent;
-	smtpc_envelope(s);
-	return true;
-}
-
-static void
-smtpc_text_close(struct smtpc *s)
-{
-	if (s->cur_open) {
-		queue_cursor_close(&s->cur);
-		s->cur_open = false;
-	}
-	smtpc_mime_close(&s->mime);
-}
-
 static void
 smtpc_close(struct smtpc *s)
 {
@@ -425,8 +106,8 @@ smtpc_close(struct smtpc *s)
 	}
 	s->io.fd = -1;
 	smtpc_auth_end(&s->auth);
-	smtpc_release(s);
-	smtpc_text_close(s);
+	smtpc_conn_release(s);
+	smtpc_body_close(s);
 }
 
 static void
@@ -441,7 +122,7 @@ smtpc_on_timer(struct ev_timer *t)
 	smtpc_next_target(s, "timed out");
 }
 
-static void
+void
 smtpc_wait(struct smtpc *s)
 {
 	if (s->state == SC_PLAN) {
@@ -453,7 +134,7 @@ smtpc_wait(struct smtpc *s)
 	    smtpc_on_timer);
 }
 
-static void
+void
 smtpc_send(struct smtpc *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -466,7 +147,7 @@ smtpc_send(struct smtpc *s, const char *fmt, ...)
 }
 
 /* Write what is queued; false when the connection broke (handled). */
-static bool
+bool
 smtpc_flush(struct smtpc *s)
 {
 	ssize_t w;
@@ -489,11 +170,11 @@ smtpc_flush(struct smtpc *s)
 }
 
 /* The domain is finished on this connection: QUIT, then the next domain. */
-static void
+void
 smtpc_finish(struct smtpc *s)
 {
-	smtpc_text_close(s);
-	if (smtpc_park(s)) {
+	smtpc_body_close(s);
+	if (smtpc_conn_park(s)) {
 		smtpc_next_domain(s);
 		return;
 	}
@@ -521,7 +202,7 @@ smtpc_connect(struct smtpc *s)
 	s->reused = false;
 	s->state = SC_CONNECT;
 	if (!s->slot) {
-		struct smtpc_dest *d = smtpc_dest(s->key, true);
+		struct smtpc_dest *d = smtpc_conn_dest(s->key, true);
 
 		if (d != NULL) {
 			d->active++;
@@ -726,94 +407,7 @@ smtpc_mail_dsn(struct smtpc *s)
 	}
 }
 
-/* The plan is made (rc 0) or failed: what it says. */
-static int
-smtpc_body_planned(struct smtpc *s, int rc)
-{
-	bool peer8 = (s->caps & SMTPC_CAP_8BITMIME) != 0;
-
-	if (rc < 0) {
-		smtpc_settle_open(s, 0, "the queue could not be read", false);
-		smtpc_finish(s);
-		return -1;
-	}
-	if (s->mime.conv.verdict == MIME_V_IMPOSSIBLE) {
-		char why[200];
-		struct buf b;
-
-		buf_init(&b, why, sizeof(why) - 1);
-		buf_printf(&b, "5.6.3 conversion to 7bit impossible: %s",
-		    s->mime.why);
-		why[buf_size(&b)] = '\0';
-		smtpc_settle_open(s, 554, why, false);
-		smtpc_finish(s);
-		return -1;
-	}
-	s->convert = s->mime.conv.verdict == MIME_V_CONVERT;
-	if (!s->convert) {
-		s->send_size = s->job->size; /* 7bit already: as it is */
-	}
-	s->body_out = peer8 ? SMTPC_BODY_7BIT : 0;
-	s->planned = true;
-	log_info("%016llx smtp out body=%s size=%llu",
-	    (unsigned long long)s->job->span.id,
-	    s->convert ? "converted-7bit" : "7bit-as-is",
-	    (unsigned long long)s->send_size);
-	return 1;
-}
-
-static void
-smtpc_on_plan(struct ev_timer *t)
-{
-	struct smtpc *s = container_of(t, struct smtpc, timer);
-	int rc = smtpc_mime_plan_step(&s->mime, &s->send_size);
-
-	if (rc > 0) {
-		ev_timer_start(&s->timer, 0, smtpc_on_plan);
-		return;
-	}
-	if (smtpc_body_planned(s, rc) > 0) {
-		s->state = SC_ENVELOPE;
-		smtpc_wait(s);
-		smtpc_envelope(s);
-	}
-}
-
-/*
- * How the body goes to this peer (RFC 6152 3, RFC 3030 3): as declared
- * when the peer takes it, else converted to 7bit. 1: go on; 0: the plan
- * is being made in steps (smtpc_envelope() is called again); -1: the
- * open recipients were failed instead (handled).
- */
-static int
-smtpc_body_plan(struct smtpc *s)
-{
-	uint8_t body = s->env.body;
-	int rc;
-
-	s->convert = false;
-	s->send_size = s->job->size;
-	s->body_out = body == SMTPC_BODY_8BITMIME ||
-	        body == SMTPC_BODY_BINARYMIME ?
-	    body :
-	    0;
-	if ((body == SMTPC_BODY_8BITMIME && (s->caps & SMTPC_CAP_8BITMIME)) ||
-	    (body == SMTPC_BODY_BINARYMIME &&
-	        (s->caps & SMTPC_CAP_BINARYMIME) &&
-	        (s->caps & SMTPC_CAP_CHUNKING)) ||
-	    s->body_out == 0) {
-		return 1;
-	}
-	rc = smtpc_mime_plan_start(&s->mime, &s->job->span);
-	if (rc < 0) {
-		return smtpc_body_planned(s, rc);
-	}
-	s->state = SC_PLAN;
-	ev_timer_start(&s->timer, 0, smtpc_on_plan);
-	return 0;
-}
-
-static void
+void
 smtpc_envelope(struct smtpc *s)
 {
 	static const char *const body_names[] = { "", "7BIT", "8BITMIME",
@@ -866,34 +460,6 @@ smtpc_envelope(struct smtpc *s)
 	smtpc_flush(s);
 }
 
-static void
-smtpc_start_text(struct smtpc *s)
-{
-	int rc = s->convert ? smtpc_mime_open(&s->mime, &s->job->span) :
-	                      queue_cursor_open(&s->cur, &s->job->span);
-
-	if (rc < 0) {
-		smtpc_settle_open(s, 0, "the queue could not be read", false);
-		smtpc_finish(s);
-		return;
-	}
-	s->cur_open = !s->convert;
-	s->piece = NULL;
-	s->piece_len = s->piece_off = 0;
-	s->text_done = false;
-	s->prev = '\n';
-	s->bdat_due = 0;
-	s->bdat_bad = 0;
-	if (s->caps & SMTPC_CAP_CHUNKING) {
-		s->state = SC_BDAT;
-		smtpc_pump(s);
-	} else {
-		smtpc_send(s, "DATA\r\n");
-		s->state = SC_DATA;
-		smtpc_flush(s);
-	}
-}
-
 /* One envelope reply: the MAIL's first, then the RCPTs' in order. */
 static void
 smtpc_on_envelope(struct smtpc *s, const struct smtpc_reply *r)
@@ -929,153 +495,7 @@ smtpc_on_envelope(struct smtpc *s, const struct smtpc_reply *r)
 		smtpc_finish(s);
 		return;
 	}
-	smtpc_start_text(s);
-}
-
-/* DATA: dot-stuffing (RFC 5321 4.5.2) and CRLF line ends. */
-static void
-smtpc_stuff(struct smtpc *s, const unsigned char *p, size_t n, size_t *used)
-{
-	size_t k = 0, run;
-
-	while (k < n && buf_room(&s->out) >= 4) {
-		char c = (char)p[k];
-
-		if (s->prev == '\r' && c != '\n') {
-			buf_append(&s->out, "\n",
-			    1); /* bare CR: make it CRLF */
-			s->prev = '\n';
-		}
-		if (c == '\n' && s->prev != '\r') {
-			buf_append(&s->out, "\r", 1); /* bare LF: likewise */
-		}
-		if (c == '.' && s->prev == '\n') {
-			buf_append(&s->out, ".", 1);
-		}
-		/* the rest of the line up to a CR or LF goes as it is */
-		run = 1;
-		while (c != '\r' && c != '\n' && k + run < n &&
-		    run < buf_room(&s->out) - 3 && p[k + run] != '\r' &&
-		    p[k + run] != '\n') {
-			run++;
-		}
-		buf_append(&s->out, p + k, run);
-		s->prev = (char)p[k + run - 1];
-		k += run;
-	}
-	*used = k;
-}
-
-/* Next stored piece of text; false at the end (or on error: handled). */
-static bool
-smtpc_piece(struct smtpc *s)
-{
-	const void *p;
-	int rc;
-
-	if (s->piece != NULL && s->piece_off < s->piece_len) {
-		return true;
-	}
-	rc = s->convert ? smtpc_mime_next(&s->mime, &p, &s->piece_len) :
-	                  queue_cursor_next(&s->cur, &p, &s->piece_len);
-	if (rc <= 0) {
-		s->piece = NULL;
-		s->text_done = true;
-		return false;
-	}
-	s->piece = p;
-	s->piece_off = 0;
-	return true;
-}
-
-static void
-smtpc_pump_data(struct smtpc *s)
-{
-	size_t used;
-
-	while (buf_room(&s->out) > 16 && smtpc_piece(s)) {
-		smtpc_stuff(s, s->piece + s->piece_off,
-		    s->piece_len - s->piece_off, &used);
-		s->piece_off += used;
-	}
-	if (s->text_done && buf_room(&s->out) >= 8) {
-		if (s->prev == '\r') {
-			buf_append(&s->out, "\n", 1);
-		} else if (s->prev != '\n') {
-			buf_append(&s->out, "\r\n", 2);
-		}
-		buf_append(&s->out, ".\r\n", 3);
-		s->state = SC_DOT;
-	}
-}
-
-/* BDAT: the chunk's header goes in front once its size is known. */
-static void
-smtpc_pump_bdat(struct smtpc *s)
-{
-	char hdr[SMTPC_BDAT_HDR];
-	size_t size = 0, n;
-	int h;
-
-	if (buf_size(&s->out) > 0 || s->state != SC_BDAT || s->text_done) {
-		return;
-	}
-	buf_reset(&s->out);
-	buf_commit(&s->out, SMTPC_BDAT_HDR);
-	while (size < SMTPC_CHUNK && smtpc_piece(s)) {
-		n = MIN(SMTPC_CHUNK - size, s->piece_len - s->piece_off);
-		buf_append(&s->out, s->piece + s->piece_off, n);
-		s->piece_off += n;
-		size += n;
-	}
-	smtpc_piece(s); /* is there more? */
-	h = snprintf(hdr, sizeof(hdr), "BDAT %zu%s\r\n", size,
-	    s->text_done ? " LAST" : "");
-	buf_consume(&s->out, SMTPC_BDAT_HDR - (size_t)h);
-	memcpy(s->out.mem + s->out.off, hdr, (size_t)h);
-	s->bdat_due++;
-}
-
-static void
-smtpc_pump(struct smtpc *s)
-{
-	for (;;) {
-		if (s->state == SC_BODY) {
-			smtpc_pump_data(s);
-		} else if (s->state == SC_BDAT) {
-			smtpc_pump_bdat(s);
-		}
-		if (!smtpc_flush(s)) {
-			return;
-		}
-		if (buf_size(&s->out) > 0 ||
-		    (s->state != SC_BODY && s->state != SC_BDAT) ||
-		    (s->state == SC_BDAT && (s->text_done || s->bdat_bad))) {
-			return; /* the socket is full, or all is sent */
-		}
-	}
-}
-
-static void
-smtpc_on_bdat(struct smtpc *s, const struct smtpc_reply *r)
-{
-	s->bdat_due--;
-	if (r->code / 100 != 2 && s->bdat_bad == 0) {
-		s->bdat_bad = r->code;
-		str_copy(s->bdat_text, r->text, sizeof(s->bdat_text));
-	}
-	if (s->bdat_due > 0 || (!s->text_done && s->bdat_bad == 0)) {
-		smtpc_pump(s);
-		return;
-	}
-	if (s->bdat_bad != 0) {
-		smtpc_settle_open(s, s->bdat_bad, s->bdat_text, true);
-	} else {
-		smtpc_settle_open(s, r->code, r->text, true);
-	}
-	s->clean = true;
-	s->nmsgs++;
-	smtpc_finish(s);
+	smtpc_body_start(s);
 }
 
 /* AUTH could not be done or was refused: the messages wait (4xx). */
@@ -1161,7 +581,7 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 			return;
 		}
 		s->state = SC_BODY;
-		smtpc_pump(s);
+		smtpc_body_pump(s);
 		return;
 	case SC_DOT:
 		smtpc_settle_open(s, r->code, r->text, true);
@@ -1170,7 +590,7 @@ smtpc_on_reply(struct smtpc *s, const struct smtpc_reply *r)
 		smtpc_finish(s);
 		return;
 	case SC_BDAT:
-		smtpc_on_bdat(s, r);
+		smtpc_body_on_bdat(s, r);
 		return;
 	case SC_STARTTLS:
 		smtpc_on_starttls(s, r);
@@ -1218,7 +638,7 @@ again:
 	}
 }
 
-static void
+void
 smtpc_on_io(struct ev_io *io, uint32_t events)
 {
 	struct smtpc *s = container_of(io, struct smtpc, io);
@@ -1241,7 +661,7 @@ smtpc_on_io(struct ev_io *io, uint32_t events)
 		return;
 	}
 	if (events & EPOLLOUT) {
-		smtpc_pump(s);
+		smtpc_body_pump(s);
 		if (s->io.fd < 0) {
 			return;
 		}
@@ -1313,7 +733,7 @@ static void
 smtpc_on_targets(struct handle h, int rc, const struct route_target *t,
     uint32_t n)
 {
-	struct smtpc *s = pool_find(&sc.conns, h);
+	struct smtpc *s = pool_find(&smtpc_g.conns, h);
 
 	if (s == NULL) {
 		return;
@@ -1340,92 +760,6 @@ smtpc_on_targets(struct handle h, int rc, const struct route_target *t,
 	smtpc_connect(s);
 }
 
-/* The destination: a smart-host connector as a whole, else the domain. */
-static void
-smtpc_key(struct smtpc *s)
-{
-	const struct conf_connector *cn = s->route.cn;
-	struct buf b;
-
-	buf_init(&b, s->key, sizeof(s->key) - 1);
-	if (cn == NULL) {
-		buf_printf(&b, "@mx:%s", s->domain); /* no connector has "@" */
-	} else if (cn->route_mx) {
-		buf_printf(&b, "%s:%s", cn->name, s->domain);
-	} else {
-		buf_printf(&b, "%s:", cn->name);
-	}
-	s->key[buf_size(&b)] = '\0';
-}
-
-static uint32_t
-smtpc_active(const char *key)
-{
-	const struct smtpc_dest *d = smtpc_dest(key, false);
-
-	return d != NULL ? d->active : 0;
-}
-
-/* Connections of a connector, all its destinations together. */
-static uint32_t
-smtpc_active_connector(const char *name)
-{
-	size_t n = strlen(name);
-	uint32_t k, sum = 0;
-
-	for (k = 0; k < SMTPC_DESTS; k++) {
-		if (sc.dests[k].active > 0 &&
-		    strncmp(sc.dests[k].key, name, n) == 0 &&
-		    sc.dests[k].key[n] == ':') {
-			sum += sc.dests[k].active;
-		}
-	}
-	return sum;
-}
-
-static void
-smtpc_on_wait(struct ev_timer *t)
-{
-	smtpc_start_route(container_of(t, struct smtpc, timer));
-}
-
-/*
- * A kept connection to the destination if there is one; else a new one
- * within the destination's limit (RFC 5321 4.5.4.1 asks for restraint),
- * waiting a little when it is reached.
- */
-static void
-smtpc_start_route(struct smtpc *s)
-{
-	const struct conf_connector *cn = s->route.cn;
-	uint32_t limit = cn != NULL && cn->max_per_dest != 0 ?
-	    cn->max_per_dest :
-	    SMTPC_PER_DEST;
-
-	uint32_t active = smtpc_active(s->key);
-
-	s->waiting = false;
-	if (smtpc_adopt(s)) {
-		return;
-	}
-	/*
-	 * Slow start: while a connection to the destination is busy, wait a
-	 * few turns for it to come free before opening another; a message
-	 * that waits longer gets its own, up to the limit.
-	 */
-	if (active >= limit ||
-	    (cn != NULL && cn->max_connections != 0 &&
-	        smtpc_active_connector(cn->name) >= cn->max_connections) ||
-	    (active > 0 && smtpc_msgs_per_conn(s) > 1 &&
-	        s->waits++ < SMTPC_SLOW_START)) {
-		s->waiting = true;
-		ev_timer_start(&s->timer, SMTPC_WAIT_MS, smtpc_on_wait);
-		return;
-	}
-	s->waits = 0;
-	route_targets(&s->route, s->domain, s->h);
-}
-
 static void
 smtpc_next_domain(struct smtpc *s)
 {
@@ -1447,7 +781,7 @@ smtpc_next_domain(struct smtpc *s)
 
 		conf_drop(s->conf);
 		s->conf = NULL;
-		pool_put(&sc.conns,
+		pool_put(&smtpc_g.conns,
 		    s); /* first: the scheduler may start more */
 		dsched_done(j);
 		return;
@@ -1472,15 +806,15 @@ smtpc_next_domain(struct smtpc *s)
 		smtpc_next_domain(s);
 		return;
 	}
-	smtpc_key(s);
-	smtpc_start_route(s);
+	smtpc_conn_key(s);
+	smtpc_conn_start_route(s);
 }
 
 static void
 smtpc_submit(struct dsched_job *j)
 {
 	struct handle h;
-	struct smtpc *s = pool_get(&sc.conns, &h);
+	struct smtpc *s = pool_get(&smtpc_g.conns, &h);
 	uint32_t i;
 
 	for (i = 0; i < j->nrcpt; i++) {
@@ -1499,7 +833,8 @@ smtpc_submit(struct dsched_job *j)
 	s->h = h;
 	s->io.fd = -1;
 	s->job = j;
-	s->conf = conf_hold(sc.conf); /* a reload applies from the next job */
+	s->conf = conf_hold(
+	    smtpc_g.conf); /* a reload applies from the next job */
 	buf_init(&s->in, s->inmem, sizeof(s->inmem));
 	buf_init(&s->out, s->outmem, sizeof(s->outmem));
 	smtpc_next_domain(s);
@@ -1510,8 +845,9 @@ static const struct dsched_agent smtpc_agent = { "smtp", smtpc_submit };
 int
 smtpc_init(const struct conf *c, const struct dsched_agent **agent)
 {
-	sc.conf = c;
-	pool_init(&sc.conns, "smtpc", sizeof(struct smtpc), CONFIG_DSCHED_JOBS);
+	smtpc_g.conf = c;
+	pool_init(&smtpc_g.conns, "smtpc", sizeof(struct smtpc),
+	    CONFIG_DSCHED_JOBS);
 	route_targets_init(smtpc_on_targets);
 	*agent = &smtpc_agent;
 	return 0;
@@ -1527,10 +863,10 @@ smtpc_reload(const struct conf *c)
 {
 	uint32_t k;
 
-	sc.conf = c;
-	for (k = 0; k < ARRAY_SIZE(sc.idle); k++) {
-		if (sc.idle[k].used) {
-			smtpc_idle_close(&sc.idle[k], true);
+	smtpc_g.conf = c;
+	for (k = 0; k < ARRAY_SIZE(smtpc_g.idle); k++) {
+		if (smtpc_g.idle[k].used) {
+			smtpc_conn_idle_close(&smtpc_g.idle[k], true);
 		}
 	}
 }
