@@ -169,8 +169,16 @@ smtpd_authenticated(const struct smtpd_session *s)
 
 /* smtpd_bdat.c (CONFIG_SMTP_CHUNKING) */
 void smtpd_cmd_bdat(struct smtpd_session *s, const struct smtp_cmd *c);
+#if ENABLE_SMTP_CHUNKING
 /* Consume chunk octets; false when it needs more input. */
 bool smtpd_bdat_feed(struct smtpd_session *s);
+#else
+static inline bool
+smtpd_bdat_feed(struct smtpd_session *s)
+{
+	return false; /* no BDAT command, so never a chunk */
+}
+#endif
 
 /* smtpd_tls.c (CONFIG_TLS): STARTTLS (RFC 3207) */
 /* STARTTLS is offered: a usable certificate, and not on TLS already */
