@@ -16,6 +16,7 @@ daemons come back to the bench), stop_tree (SIGTERM the master, then kill
 by pid whatever still has its cwd in the scratch queue directory).
 """
 import ctypes
+import hashlib
 import grp
 import os
 import pwd
@@ -327,3 +328,117 @@ def ratio(a, b):
     if a is None or not b:
         return None
     return a / float(b)
+
+
+# ---- what accept.py and relay.py share: smtp-source/sink, cells, set-up
+
+class Tools:
+    """smtp-source and smtp-sink from the Postfix tree at root, checked."""
+
+    def __init__(self, root):
+        self.root = root
+        self.env = postfix_env(root)
+        self.source = os.path.join(root, "usr/sbin/smtp-source")
+        self.sink = os.path.join(root, "usr/sbin/smtp-sink")
+        for b in (self.source, self.sink):
+            if not os.access(b, os.X_OK):
+                raise RuntimeError("%s is missing" % b)
+            out = subprocess.run(["ldd", b], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT,
+                                 universal_newlines=True, env=self.env).stdout
+            miss = [l.split()[0] for l in out.splitlines() if "not found" in l]
+            if miss:
+                raise RuntimeError("%s: missing libraries %s" % (b, " ".join(miss)))
+
+
+def bench_args(ap, quick, sessions):
+    """The options every sessions x modes x sizes bench takes."""
+    ap.add_argument("--tern", default=os.path.join(REPO, "output/x86_64/tern"))
+    ap.add_argument("--quick", action="store_true",
+                    help="a small subset: %s" % " ".join(
+                        "%ds/%s/%s" % q for q in quick))
+    ap.add_argument("--no-postfix", action="store_true", help="skip Postfix")
+    ap.add_argument("--sessions", default=sessions)
+    ap.add_argument("--modes", default="1,d",
+                    help="1: one message per connection; d: smtp-source -d")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply the message counts")
+    ap.add_argument("--postfix-root",
+                    help="tree with usr/lib/postfix/sbin and usr/sbin ('/' if installed)")
+    ap.add_argument("--tmpdir", default=os.path.join(REPO, "output/bench"),
+                    help="where the scratch directory goes (same disk as the "
+                         "repository by default; not tmpfs)")
+    ap.add_argument("--timeout", type=float, default=300,
+                    help="seconds one smtp-source run may take")
+    ap.add_argument("--settle", type=float, default=20,
+                    help="before each measured run, wait up to this many seconds "
+                         "for other processes to leave the CPUs alone (0: don't)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the scratch directory (configs, logs, spools)")
+
+
+def bench_cells(args, sizes, quick, size_table, cell_count):
+    """The cells to run: --quick's, or sessions x modes x sizes."""
+    if args.quick:
+        cells = list(quick)
+    else:
+        cells = [(int(s), m, z) for s in args.sessions.split(",")
+                 for m in args.modes.split(",") for z in sizes.split(",")]
+    for s, m, z in cells:
+        if m not in ("1", "d") or z not in size_table or s < 1:
+            sys.exit("bad cell %s/%s/%s" % (s, m, z))
+    return [{"sessions": s, "mode": m, "label": z, "size": size_table[z],
+             "n": cell_count(s, m, size_table[z], args.scale, args.quick)}
+            for s, m, z in cells]
+
+
+def bench_start(args, prefix):
+    """Checks, Postfix's tree and the scratch directory on a real disk.
+    Returns (tools, description of the Postfix tree, scratch, fs type)."""
+    if not args.no_postfix and os.geteuid() != 0:
+        sys.exit("the Postfix comparison needs root (or --no-postfix)")
+    if not os.access(args.tern, os.X_OK):
+        sys.exit("no tern binary at %s (make -C %s)" % (args.tern, REPO))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    root, desc = find_postfix(args)
+    tools = Tools(root)
+    os.makedirs(args.tmpdir, exist_ok=True)
+    kind = fs_type(args.tmpdir)
+    if kind in ("tmpfs", "ramfs"):
+        sys.exit("%s is on %s: fdatasync would cost nothing; use --tmpdir" %
+                 (args.tmpdir, kind))
+    base = tempfile.mkdtemp(prefix=prefix, dir=args.tmpdir)
+    os.chmod(base, 0o755)  # Postfix's daemons run as mail_owner below it
+    if not args.no_postfix:
+        become_subreaper()
+    return tools, desc, base, kind
+
+
+def bench_banner(args, base, kind, desc, extra=()):
+    """A private copy of tern (a rebuild during the run does not change the
+    subject) and the lines that say what was measured where; its path."""
+    binary = os.path.join(base, "tern")
+    shutil.copy2(args.tern, binary)
+    with open(binary, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    head = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%h %s"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          universal_newlines=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain",
+                            "--untracked-files=no"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL,
+                           universal_newlines=True).stdout.count("\n")
+    print("tern: %s (sha256 %s, built %s); repository at %s%s" % (
+        os.path.relpath(args.tern, REPO) if args.tern.startswith(REPO) else args.tern,
+        digest, time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                              time.gmtime(os.stat(args.tern).st_mtime)),
+        head[:100], ", %d files modified" % dirty if dirty else ""))
+    for line in extra:
+        print(line)
+    print("smtp-source/smtp-sink%s: %s" % (
+        "" if args.no_postfix else " and postfix", desc))
+    print("scratch: %s (%s), %d CPUs, kernel %s, load average %s" % (
+        base, kind, os.cpu_count(), os.uname().release, loadavg()))
+    sys.stdout.flush()
+    return binary

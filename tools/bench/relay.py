@@ -88,11 +88,9 @@ keeps it, with the configs and logs. Postfix needs root.
 """
 import argparse
 import collections
-import hashlib
 import os
 import pwd
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -102,10 +100,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (CLK, REPO, become_subreaper, find_postfix,  # noqa: E402
-                      fmt, free_port, fs_type, listening, loadavg, log,
-                      own_cpu, postfix_env, postfix_identities, proc_cpu,
-                      ratio, stop_tree, tree, tree_cpu, wait_for)
+from benchlib import (CLK, bench_args, bench_banner,  # noqa: E402
+                      bench_cells, bench_start, fmt, free_port, listening,
+                      loadavg, log, own_cpu, postfix_identities,
+                      proc_cpu, ratio, stop_tree, tree, tree_cpu, wait_for)
 
 SIZES = {"1K": 1024, "100K": 102400}
 WARMUP = 20
@@ -168,23 +166,6 @@ def stop_proc(p, timeout=10):
 
 
 # ---------------------------------------------------------- smtp-source/sink
-
-class Tools:
-    def __init__(self, root):
-        self.root = root
-        self.env = postfix_env(root)
-        self.source = os.path.join(root, "usr/sbin/smtp-source")
-        self.sink = os.path.join(root, "usr/sbin/smtp-sink")
-        for b in (self.source, self.sink):
-            if not os.access(b, os.X_OK):
-                raise RuntimeError("%s is missing" % b)
-            out = subprocess.run(["ldd", b], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT,
-                                 universal_newlines=True, env=self.env).stdout
-            miss = [l.split()[0] for l in out.splitlines() if "not found" in l]
-            if miss:
-                raise RuntimeError("%s: missing libraries %s" % (b, " ".join(miss)))
-
 
 SINK_COUNTS = re.compile(rb"sess=(\d+) quit=(\d+) mesg=(\d+)$")
 
@@ -770,99 +751,29 @@ def cell_name(c, short=False):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tern", default=os.path.join(REPO, "output/x86_64/tern"))
-    ap.add_argument("--quick", action="store_true",
-                    help="a small subset: %s" % " ".join(
-                        "%ds/%s/%s" % q for q in QUICK))
+    bench_args(ap, QUICK, "1,20")
     ap.add_argument("--full", action="store_true",
                     help="100 KiB messages too (--sizes 1K,100K)")
-    ap.add_argument("--no-postfix", action="store_true", help="skip Postfix")
-    ap.add_argument("--sessions", default="1,20")
-    ap.add_argument("--modes", default="1,d",
-                    help="1: one message per connection; d: smtp-source -d")
     ap.add_argument("--sizes", help="of %s (default 1K; 1K,100K with --full)"
                     % ",".join(SIZES))
-    ap.add_argument("--scale", type=float, default=1.0,
-                    help="multiply the message counts")
-    ap.add_argument("--postfix-root",
-                    help="tree with usr/lib/postfix/sbin and usr/sbin ('/' if installed)")
-    ap.add_argument("--tmpdir", default=os.path.join(REPO, "output/bench"),
-                    help="where the scratch directory goes (same disk as the "
-                         "repository by default; not tmpfs)")
-    ap.add_argument("--timeout", type=float, default=300,
-                    help="seconds one smtp-source run may take")
     ap.add_argument("--drain-timeout", type=float, default=60,
                     help="seconds to wait after smtp-source for the sink to "
                          "get every message")
-    ap.add_argument("--settle", type=float, default=20,
-                    help="before each measured run, wait up to this many seconds "
-                         "for other processes to leave the CPUs alone (0: don't)")
     ap.add_argument("--connector", action="append", default=[],
                     metavar="LINE",
                     help="one more line in tern's connector block, e.g. "
                          "'max-connections 20 per-destination 20' (repeatable; "
                          "default: none, the connector's defaults)")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the scratch directory (configs, logs, spools)")
     args = ap.parse_args()
     SETTLE["max"] = args.settle
     CONNECTOR_EXTRA.extend(args.connector)
-
     sizes = args.sizes or ("1K,100K" if args.full else "1K")
-    if args.quick:
-        cells = list(QUICK)
-    else:
-        cells = [(int(s), m, z) for s in args.sessions.split(",")
-                 for m in args.modes.split(",") for z in sizes.split(",")]
-    for s, m, z in cells:
-        if m not in ("1", "d") or z not in SIZES or s < 1:
-            sys.exit("bad cell %s/%s/%s" % (s, m, z))
-    cells = [{"sessions": s, "mode": m, "label": z, "size": SIZES[z],
-              "n": cell_count(s, m, SIZES[z], args.scale, args.quick)}
-             for s, m, z in cells]
-    if not args.no_postfix and os.geteuid() != 0:
-        sys.exit("the Postfix comparison needs root (or --no-postfix)")
-    if not os.access(args.tern, os.X_OK):
-        sys.exit("no tern binary at %s (make -C %s)" % (args.tern, REPO))
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-
-    root, desc = find_postfix(args)
-    tools = Tools(root)
-    os.makedirs(args.tmpdir, exist_ok=True)
-    kind = fs_type(args.tmpdir)
-    if kind in ("tmpfs", "ramfs"):
-        sys.exit("%s is on %s: fdatasync would cost nothing; use --tmpdir" %
-                 (args.tmpdir, kind))
-    base = tempfile.mkdtemp(prefix="relay.", dir=args.tmpdir)
-    os.chmod(base, 0o755)  # Postfix's daemons run as mail_owner below it
-    if not args.no_postfix:
-        become_subreaper()
+    cells = bench_cells(args, sizes, QUICK, SIZES, cell_count)
+    tools, desc, base, kind = bench_start(args, "relay.")
     try:
-        # a private copy: a rebuild during the run does not change the subject
-        binary = os.path.join(base, "tern")
-        shutil.copy2(args.tern, binary)
-        with open(binary, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:12]
-        head = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%h %s"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              universal_newlines=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain",
-                                "--untracked-files=no"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL,
-                               universal_newlines=True).stdout.count("\n")
-        print("tern: %s (sha256 %s, built %s); repository at %s%s" % (
-            os.path.relpath(args.tern, REPO) if args.tern.startswith(REPO) else args.tern,
-            digest, time.strftime("%Y-%m-%d %H:%M:%S UTC",
-                                  time.gmtime(os.stat(args.tern).st_mtime)),
-            head[:100], ", %d files modified" % dirty if dirty else ""))
-        if CONNECTOR_EXTRA:
-            print("tern's connector block also has: %s" % "; ".join(CONNECTOR_EXTRA))
-        print("smtp-source/smtp-sink%s: %s" % (
-            "" if args.no_postfix else " and postfix", desc))
-        print("scratch: %s (%s), %d CPUs, kernel %s, load average %s" % (
-            base, kind, os.cpu_count(), os.uname().release, loadavg()))
-        sys.stdout.flush()
+        binary = bench_banner(args, base, kind, desc, [
+            "tern's connector block also has: %s" % "; ".join(CONNECTOR_EXTRA)]
+            if CONNECTOR_EXTRA else [])
 
         results = []
         for c in cells:
