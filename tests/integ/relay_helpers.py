@@ -37,7 +37,6 @@ tern
   has_resolver()  whether `tern resolve` exists (the DNS resolver landed)
 """
 import os
-import pwd
 import re
 import shutil
 import socket
@@ -1038,37 +1037,17 @@ class PostfixPeer:
         self.port = port or free_ports(1)[0]
         self.domain = domain
         try:
-            owner, sgid, privs = bl.postfix_identities()
+            conf, queue, head, privs = bl.postfix_scratch(str(self.dir),
+                                                          self.root)
         except (RuntimeError, KeyError) as e:
             pytest.skip(f"no identities for Postfix: {e}")
         bl.become_subreaper()
-        conf, queue = self.dir / "conf", self.dir / "queue"
-        data, self.out = self.dir / "data", self.dir / "out"
-        os.chmod(self.dir, 0o755)
-        pw = pwd.getpwnam(owner)
-        for d in (conf, queue, queue / "pid", data, self.out):
-            d.mkdir(parents=True, exist_ok=True)
-        for sub in ("public", "private", "incoming", "active", "deferred",
-                    "defer", "bounce", "trace", "flush", "hold", "corrupt",
-                    "saved", "maildrop"):
-            (queue / sub).mkdir(exist_ok=True)
-            os.chown(queue / sub, pw.pw_uid, pw.pw_gid)
-        os.chown(data, pw.pw_uid, pw.pw_gid)
+        conf = Path(conf)
+        self.out = self.dir / "out"
+        self.out.mkdir()
         os.chmod(self.out, 0o777)
-        self.queue = str(queue)
-        r = self.root.rstrip("/")
-        (conf / "main.cf").write_text(f"""\
-compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-meta_directory = {conf}
-daemon_directory = {r}/usr/lib/postfix/sbin
-command_directory = {r}/usr/sbin
-shlib_directory = {r}/usr/lib/postfix
-mail_owner = {owner}
-setgid_group = {sgid}
-default_privs = {privs}
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH
+        self.queue = queue
+        (conf / "main.cf").write_text(head + f"""\
 maillog_file_prefixes = {self.dir}
 maillog_file = {self.dir}/maillog
 myhostname = pf.test

@@ -442,3 +442,40 @@ def bench_banner(args, base, kind, desc, extra=()):
         base, kind, os.cpu_count(), os.uname().release, loadavg()))
     sys.stdout.flush()
     return binary
+
+
+POSTFIX_QUEUES = ("public", "private", "incoming", "active", "deferred",
+                  "defer", "bounce", "hold", "corrupt", "trace", "flush",
+                  "saved", "maildrop")
+
+
+def postfix_scratch(tmp, root):
+    """A scratch Postfix under tmp (made 0755: its daemons run unprivileged):
+    conf/, data/ and queue/ with every queue directory owned by mail_owner.
+    Returns (conf, queue, the first lines of main.cf -- paths, the tree at
+    root, identities, environment --, default_privs)."""
+    owner, sgid, privs = postfix_identities()
+    conf, queue, data = (os.path.join(tmp, d) for d in ("conf", "queue", "data"))
+    os.chmod(tmp, 0o755)
+    pw = pwd.getpwnam(owner)
+    for d in (conf, os.path.join(queue, "pid"), data):
+        os.makedirs(d, exist_ok=True)
+    for d in POSTFIX_QUEUES:
+        os.makedirs(os.path.join(queue, d), exist_ok=True)
+        os.chown(os.path.join(queue, d), pw.pw_uid, pw.pw_gid)
+    os.chown(data, pw.pw_uid, pw.pw_gid)
+    r = root.rstrip("/")
+    head = f"""\
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+meta_directory = {conf}
+daemon_directory = {r}/usr/lib/postfix/sbin
+command_directory = {r}/usr/sbin
+shlib_directory = {r}/usr/lib/postfix
+mail_owner = {owner}
+setgid_group = {sgid}
+default_privs = {privs}
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH
+"""
+    return conf, queue, head, privs

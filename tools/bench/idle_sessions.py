@@ -44,7 +44,6 @@ directory) are killed by pid, and the temp dir is removed.
 """
 import argparse
 import os
-import pwd
 import resource
 import shutil
 import socket
@@ -55,7 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (REPO, become_subreaper, find_postfix,  # noqa: E402
-                      free_port, listening, postfix_identities, stop_tree, tree)
+                      free_port, listening, postfix_scratch, stop_tree, tree)
 
 
 def mem_kib(pid):
@@ -144,29 +143,10 @@ def run_tern(binary, n):
 # ------------------------------------------------------------------ Postfix
 
 def write_postfix_conf(tmp, root, port, n):
-    owner, sgid, privs = postfix_identities()
-    conf, queue, data = (os.path.join(tmp, d) for d in ("conf", "queue", "data"))
-    os.chmod(tmp, 0o755)
-    for d in (conf, queue, os.path.join(queue, "pid"), data,
-              os.path.join(queue, "public"), os.path.join(queue, "private")):
-        os.makedirs(d)
-    pw = pwd.getpwnam(owner)
-    for d in (data, os.path.join(queue, "public"), os.path.join(queue, "private")):
-        os.chown(d, pw.pw_uid, pw.pw_gid)
+    conf, queue, head, _ = postfix_scratch(tmp, root)
     limit = n + 10
     with open(os.path.join(conf, "main.cf"), "w") as f:
-        f.write("""\
-compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-meta_directory = {conf}
-daemon_directory = {root}/usr/lib/postfix/sbin
-command_directory = {root}/usr/sbin
-shlib_directory = {root}/usr/lib/postfix
-mail_owner = {owner}
-setgid_group = {sgid}
-default_privs = {privs}
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH
+        f.write(head + """\
 maillog_file = /dev/stdout
 myhostname = bench.test
 mydomain = bench.test
@@ -178,8 +158,7 @@ smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 smtpd_peername_lookup = no
 local_recipient_maps =
-""".format(queue=queue, data=data, conf=conf, root=root.rstrip("/"),
-           owner=owner, sgid=sgid, privs=privs, limit=limit))
+""".format(limit=limit))
     with open(os.path.join(conf, "master.cf"), "w") as f:
         f.write("127.0.0.1:%d inet n - n - %d smtpd\n"
                 "postlog unix-dgram n - n - 1 postlogd\n" % (port, limit))

@@ -89,7 +89,6 @@ keeps it, with the configs and logs. Postfix needs root.
 import argparse
 import collections
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -102,7 +101,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (CLK, bench_args, bench_banner,  # noqa: E402
                       bench_cells, bench_start, fmt, free_port, listening,
-                      loadavg, log, own_cpu, postfix_identities,
+                      loadavg, log, own_cpu, postfix_scratch,
                       proc_cpu, ratio, stop_tree, tree, tree_cpu, wait_for)
 
 SIZES = {"1K": 1024, "100K": 102400}
@@ -542,35 +541,11 @@ def run_tern(tools, binary, cell, base, timeout, drain_timeout):
 
 # --------------------------------------------------------------------- Postfix
 
-QUEUES = ("incoming", "active", "deferred", "defer", "bounce", "hold",
-          "corrupt", "trace", "flush", "saved", "maildrop")
-
-
 def write_postfix_conf(tmp, root, port, sinkport, sessions):
-    owner, sgid, privs = postfix_identities()
-    conf, queue, data = (os.path.join(tmp, d) for d in ("conf", "queue", "data"))
-    os.chmod(tmp, 0o755)
-    pw = pwd.getpwnam(owner)
-    for d in (conf, queue, os.path.join(queue, "pid"), data):
-        os.makedirs(d)
-    for d in ("public", "private") + QUEUES:
-        os.makedirs(os.path.join(queue, d))
-        os.chown(os.path.join(queue, d), pw.pw_uid, pw.pw_gid)
-    os.chown(data, pw.pw_uid, pw.pw_gid)
+    conf, queue, head, _ = postfix_scratch(tmp, root)
     smtpd_limit = sessions + 10
     with open(os.path.join(conf, "main.cf"), "w") as f:
-        f.write("""\
-compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-meta_directory = {conf}
-daemon_directory = {root}/usr/lib/postfix/sbin
-command_directory = {root}/usr/sbin
-shlib_directory = {root}/usr/lib/postfix
-mail_owner = {owner}
-setgid_group = {sgid}
-default_privs = {privs}
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH
+        f.write(head + """\
 maillog_file = /dev/stdout
 myhostname = bench.test
 mydomain = bench.test
@@ -588,9 +563,7 @@ local_recipient_maps =
 alias_maps =
 alias_database =
 biff = no
-""".format(queue=queue, data=data, conf=conf, root=root.rstrip("/"),
-           owner=owner, sgid=sgid, privs=privs, sinkport=sinkport,
-           limit=max(100, smtpd_limit)))
+""".format(sinkport=sinkport, limit=max(100, smtpd_limit)))
     with open(os.path.join(conf, "master.cf"), "w") as f:
         f.write("""\
 127.0.0.1:{port} inet n - n - {smtpd_limit} smtpd
